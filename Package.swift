@@ -1,0 +1,43 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Hot kernels are plain Swift over unsafe buffers; let the optimizer use the
+// machine's vector units (AVX2/F16C/FMA at least; the CI machine is the same kind).
+let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "x86-64-v3"])]
+
+let package = Package(
+    name: "LoraServe",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "serve", targets: ["serve"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System-library shims: a module map and one header each, nothing else.
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        .systemLibrary(name: "CLibUV", path: "Sources/CLibUV"),
+        .systemLibrary(name: "CHTTPParser", path: "Sources/CHTTPParser"),
+
+        .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: kernelFlags),
+        .target(name: "GGUF", dependencies: ["Tensor"], swiftSettings: kernelFlags),
+        .target(name: "Jinja"),
+        .target(name: "Tokenizer", dependencies: ["GGUF", "Jinja"]),
+        .target(name: "Llama", dependencies: ["Tensor", "GGUF"], swiftSettings: kernelFlags),
+        .target(name: "Engine", dependencies: ["Llama", "Tokenizer"]),
+        .executableTarget(
+            name: "serve",
+            dependencies: [
+                "Engine", "Llama", "Tokenizer", "GGUF", "Jinja",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF"]),
+        .testTarget(name: "JinjaTests", dependencies: ["Jinja"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "TestSupport"]),
+        .testTarget(name: "LlamaTests", dependencies: ["Llama", "GGUF", "Tensor", "TestSupport"]),
+        .target(name: "TestSupport", dependencies: ["GGUF"], path: "Tests/TestSupport"),
+    ]
+)

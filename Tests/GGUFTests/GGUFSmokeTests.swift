@@ -1,0 +1,3 @@
+import XCTest
+@testable import GGUF
+final class GGUFSmokeTests: XCTestCase { func testNothing() {} }

@@ -1,0 +1,3 @@
+import XCTest
+@testable import Jinja
+final class JinjaSmokeTests: XCTestCase { func testNothing() {} }

@@ -1,0 +1,3 @@
+import XCTest
+@testable import Llama
+final class LlamaSmokeTests: XCTestCase { func testNothing() {} }

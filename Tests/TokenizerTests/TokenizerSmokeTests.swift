@@ -1,0 +1,3 @@
+import XCTest
+@testable import Tokenizer
+final class TokenizerSmokeTests: XCTestCase { func testNothing() {} }
