@@ -2,8 +2,8 @@
 import PackageDescription
 
 // Hot kernels are plain Swift over unsafe buffers; let the optimizer use the
-// machine's vector units (AVX2/F16C/FMA at least; the CI machine is the same kind).
-let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "x86-64-v3"])]
+// machine's vector units (this machine has AVX2, FMA and F16C but no AVX-512; CI is the same kind).
+let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
 
 let package = Package(
     name: "LoraServe",
@@ -25,11 +25,16 @@ let package = Package(
         .target(name: "Jinja"),
         .target(name: "Tokenizer", dependencies: ["GGUF", "Jinja"]),
         .target(name: "Llama", dependencies: ["Tensor", "GGUF"], swiftSettings: kernelFlags),
+        .target(name: "JSON"),
+        .target(name: "SafeTensors"),
+        .target(name: "Adapters", dependencies: ["SafeTensors", "GGUF", "Llama"]),
         .target(name: "Engine", dependencies: ["Llama", "Tokenizer"]),
+        .target(name: "HTTP", dependencies: ["CLibUV", "CHTTPParser"]),
+        .target(name: "OpenAI", dependencies: ["Engine", "JSON"]),
         .executableTarget(
             name: "serve",
             dependencies: [
-                "Engine", "Llama", "Tokenizer", "GGUF", "Jinja",
+                "Engine", "Llama", "Tokenizer", "GGUF", "Jinja", "Adapters", "HTTP", "OpenAI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -38,6 +43,10 @@ let package = Package(
         .testTarget(name: "JinjaTests", dependencies: ["Jinja"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "TestSupport"]),
         .testTarget(name: "LlamaTests", dependencies: ["Llama", "GGUF", "Tensor", "TestSupport"]),
+        .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "SafeTensors", "TestSupport"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
+        .testTarget(name: "OpenAITests", dependencies: ["OpenAI", "JSON"]),
         .target(name: "TestSupport", dependencies: ["GGUF"], path: "Tests/TestSupport"),
     ]
 )

@@ -1,0 +1,3 @@
+import XCTest
+@testable import Adapters
+final class AdaptersSmokeTests: XCTestCase { func testNothing() {} }

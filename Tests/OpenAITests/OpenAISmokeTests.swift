@@ -1,0 +1,3 @@
+import XCTest
+@testable import OpenAI
+final class OpenAISmokeTests: XCTestCase { func testNothing() {} }
