@@ -41,30 +41,34 @@ extension LlamaModel {
             }
         }
 
-        // Long runs (prefill chunks): two sgemm per head, masked softmax in between.
-        for run in runs where run.count >= 8 {
+        // Long runs (prefill chunks): per (run, head), two sgemm with a masked softmax between.
+        let long = runs.filter { $0.count >= 8 }
+        if long.isEmpty { return }
+        let maxScores = long.map { $0.count * (batch.positions[$0.upperBound - 1] + 1) }.max()!
+        let scratch = ws.buffer(.scores, maxScores * pool.threadCount)
+        pool.parallelFor(long.count * c.headCount) { u, thread in
+            let run = long[u / c.headCount]
+            let h = u % c.headCount
+            let g = h / (c.headCount / c.kvHeadCount)
             let m = run.count
             let p0 = batch.positions[run.lowerBound]
             let keys = p0 + m
             let cache = batch.caches[run.lowerBound]
-            let s = ws.buffer(.scores, m * keys)
-            for h in 0..<c.headCount {
-                let g = h / (c.headCount / c.kvHeadCount)
-                // s[m, keys] = scale · Q_h[m, hd] · K_g[keys, hd]ᵀ
-                BLAS.sgemm(m: m, n: keys, k: c.headDim, alpha: scale,
-                           a: q + run.lowerBound * c.qDim + h * c.headDim, lda: c.qDim,
-                           b: cache.k[l] + g * c.headDim, ldb: c.kvDim, transposeB: true, c: s, ldc: keys)
-                pool.parallelFor(m) { i in
-                    let row = s + i * keys
-                    let visible = p0 + i + 1
-                    Kernels.softmax(row, count: visible)
-                    if visible < keys { (row + visible).initialize(repeating: 0, count: keys - visible) }
-                }
-                // out_h[m, hd] = s[m, keys] · V_g[keys, hd]
-                BLAS.sgemm(m: m, n: c.headDim, k: keys, a: s, lda: keys,
-                           b: cache.v[l] + g * c.headDim, ldb: c.kvDim, transposeB: false,
-                           c: out + run.lowerBound * c.qDim + h * c.headDim, ldc: c.qDim)
+            let s = scratch + thread * maxScores
+            // s[m, keys] = scale · Q_h[m, hd] · K_g[keys, hd]ᵀ
+            BLAS.sgemm(m: m, n: keys, k: c.headDim, alpha: scale,
+                       a: q + run.lowerBound * c.qDim + h * c.headDim, lda: c.qDim,
+                       b: cache.k[l] + g * c.headDim, ldb: c.kvDim, transposeB: true, c: s, ldc: keys)
+            for i in 0..<m {
+                let row = s + i * keys
+                let visible = p0 + i + 1
+                Kernels.softmax(row, count: visible)
+                if visible < keys { (row + visible).initialize(repeating: 0, count: keys - visible) }
             }
+            // out_h[m, hd] = s[m, keys] · V_g[keys, hd]
+            BLAS.sgemm(m: m, n: c.headDim, k: keys, a: s, lda: keys,
+                       b: cache.v[l] + g * c.headDim, ldb: c.kvDim, transposeB: false,
+                       c: out + run.lowerBound * c.qDim + h * c.headDim, ldc: c.qDim)
         }
     }
 }

@@ -12,6 +12,7 @@ public final class LlamaModel: @unchecked Sendable {
     public let weights: LlamaWeights
     public let file: GGUFFile?
     public let pool: ThreadPool
+    let runner: MatmulRunner
     let invFreq: [Float]   // [ropeDim / 2]
 
     public init(config: LlamaConfiguration, weights: LlamaWeights, file: GGUFFile? = nil, threads: Int = 2) {
@@ -19,7 +20,9 @@ public final class LlamaModel: @unchecked Sendable {
         self.weights = weights
         self.file = file
         self.pool = ThreadPool(threads: threads)
-        BLAS.setThreads(threads)
+        // The pool splits every product; OpenBLAS runs single-threaded inside each unit.
+        BLAS.setThreads(1)
+        self.runner = MatmulRunner(pool: pool, maxCols: max(config.dim, config.ffnDim, config.qDim))
         let half = config.ropeDim / 2
         invFreq = (0..<half).map { i in Float(1 / pow(Double(config.ropeBase), Double(2 * i) / Double(config.ropeDim))) }
     }
@@ -57,9 +60,8 @@ public final class LlamaModel: @unchecked Sendable {
         let hidden = ws.buffer(.hidden, n * c.ffnDim)
         let hidden2 = ws.buffer(.hidden2, n * c.ffnDim)
 
-        let emb = weights.tokenEmbedding.f32.baseAddress!
         for (i, t) in batch.tokens.enumerated() {
-            (x + i * c.dim).update(from: emb + Int(t) * c.dim, count: c.dim)
+            weights.tokenEmbedding.dequantizeRows(Int(t)..<Int(t) + 1, into: x + i * c.dim)
         }
         for i in 0..<n { batch.caches[i].reserve(batch.positions[i] + 1) }
 
@@ -105,7 +107,7 @@ public final class LlamaModel: @unchecked Sendable {
         }
         if logits.count != m * c.vocabSize { logits = [Float](repeating: 0, count: m * c.vocabSize) }
         logits.withUnsafeMutableBufferPointer { out in
-            matmul(weights.output, input: rowsIn, output: out.baseAddress!, n: m)
+            runner.matmul(weights.output, input: rowsIn, output: out.baseAddress!, n: m)
         }
     }
 

@@ -82,14 +82,7 @@ extension LlamaModel {
         }
     }
 
-    /// output[n, rows] = input[n, cols] · Wᵀ.
     func matmul(_ w: WeightMatrix, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, n: Int) {
-        if n == 0 { return }
-        if n == 1 {
-            BLAS.sgemv(m: w.rows, n: w.cols, a: w.f32.baseAddress!, lda: w.cols, x: input, y: output)
-        } else {
-            BLAS.sgemm(m: n, n: w.rows, k: w.cols, a: input, lda: w.cols, b: w.f32.baseAddress!, ldb: w.cols,
-                       transposeB: true, c: output, ldc: w.rows)
-        }
+        runner.matmul(w, input: input, output: output, n: n)
     }
 }

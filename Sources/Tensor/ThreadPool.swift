@@ -18,7 +18,7 @@ public final class ThreadPool: @unchecked Sendable {
     private let generation = Atomic<Int>(0)
     private let nextChunk = Atomic<Int>(0)
     private let pending = Atomic<Int>(0)
-    private var job: ((Int) -> Void)?
+    private var job: ((Int, Int) -> Void)?
     private var chunkCount = 0
     // Heap-allocated so their addresses never move (pthread objects must not be copied).
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
@@ -31,12 +31,12 @@ public final class ThreadPool: @unchecked Sendable {
         threadCount = max(1, threads)
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(cond, nil)
-        for _ in 1..<threadCount {
+        for index in 1..<threadCount {
             var t = pthread_t()
-            let box = Unmanaged.passRetained(WorkerBox(pool: self))
+            let box = Unmanaged.passRetained(WorkerBox(pool: self, index: index))
             pthread_create(&t, nil, { raw in
                 let box = Unmanaged<WorkerBox>.fromOpaque(raw!).takeRetainedValue()
-                box.pool.workerLoop()
+                box.pool.workerLoop(index: box.index)
                 return nil
             }, box.toOpaque())
             workers.append(t)
@@ -59,9 +59,15 @@ public final class ThreadPool: @unchecked Sendable {
     /// Runs `body(i)` for every i in 0..<count, spread over the pool. Returns when all are done.
     /// Not reentrant: call it from one thread at a time (the engine thread).
     public func parallelFor(_ count: Int, _ body: (Int) -> Void) {
+        parallelFor(count) { i, _ in body(i) }
+    }
+
+    /// Runs `body(i, thread)` for every i in 0..<count; `thread` in 0..<threadCount names the
+    /// thread running it (for per-thread scratch memory).
+    public func parallelFor(_ count: Int, _ body: (Int, Int) -> Void) {
         if count <= 0 { return }
         if threadCount == 1 || count == 1 {
-            for i in 0..<count { body(i) }
+            for i in 0..<count { body(i, 0) }
             return
         }
         withoutActuallyEscaping(body) { body in
@@ -73,7 +79,7 @@ public final class ThreadPool: @unchecked Sendable {
             generation.add(1, ordering: .releasing)
             pthread_cond_broadcast(cond)
             pthread_mutex_unlock(mutex)
-            runChunks(body, count)
+            runChunks(body, count, thread: 0)
             while pending.load(ordering: .acquiring) > 0 { spinPause() }
             pthread_mutex_lock(mutex)
             job = nil
@@ -81,15 +87,15 @@ public final class ThreadPool: @unchecked Sendable {
         }
     }
 
-    private func runChunks(_ body: (Int) -> Void, _ count: Int) {
+    private func runChunks(_ body: (Int, Int) -> Void, _ count: Int, thread: Int) {
         while true {
             let i = nextChunk.add(1, ordering: .relaxed).oldValue
             if i >= count { return }
-            body(i)
+            body(i, thread)
         }
     }
 
-    private func workerLoop() {
+    private func workerLoop(index: Int) {
         var seen = 0
         while true {
             // Spin a while for the next job, then sleep.
@@ -101,12 +107,19 @@ public final class ThreadPool: @unchecked Sendable {
             }
             if shuttingDown { pthread_mutex_unlock(mutex); return }
             seen = generation.load(ordering: .acquiring)
-            let body = job
-            let count = chunkCount
-            pthread_mutex_unlock(mutex)
-            if let body { runChunks(body, count) }
+            runPublishedJob(thread: index)
+            // The job's closure is released by now: parallelFor may return once pending is 0.
             pending.subtract(1, ordering: .releasing)
         }
+    }
+
+    /// Takes the job published under the (locked) mutex, unlocks, runs it, and drops the
+    /// reference to its closure on return.
+    @inline(never) private func runPublishedJob(thread: Int) {
+        let body = job
+        let count = chunkCount
+        pthread_mutex_unlock(mutex)
+        if let body { runChunks(body, count, thread: thread) }
     }
 
     @inline(__always) private func spinPause() {
@@ -119,5 +132,6 @@ public final class ThreadPool: @unchecked Sendable {
 
 private final class WorkerBox {
     unowned let pool: ThreadPool
-    init(pool: ThreadPool) { self.pool = pool }
+    let index: Int
+    init(pool: ThreadPool, index: Int) { self.pool = pool; self.index = index }
 }
