@@ -108,7 +108,7 @@ enum GGUFLoRALoader {
         } catch {
             throw AdapterError(path: path, tensor: info.name, "cannot read: \(error.message)")
         }
-        if let index = values.firstIndex(where: { !$0.isFinite }) {
+        if let index = firstNonFinite(values) {
             throw AdapterError(path: path, tensor: info.name, "holds a non-finite value (\(values[index])) at element \(index)")
         }
         return values

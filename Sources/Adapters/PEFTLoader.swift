@@ -133,9 +133,17 @@ enum PEFTLoader {
         } catch {
             throw AdapterError(path: folder, tensor: info.name, error.message)
         }
-        if let index = values.firstIndex(where: { !$0.isFinite }) {
+        if let index = firstNonFinite(values) {
             throw AdapterError(path: folder, tensor: info.name, "holds a non-finite value (\(values[index])) at element \(index)")
         }
         return values
+    }
+}
+
+/// Index of the first NaN or infinity, if any.
+func firstNonFinite(_ values: [Float]) -> Int? {
+    values.withUnsafeBufferPointer { buffer in
+        for i in buffer.indices where !buffer[i].isFinite { return i }
+        return nil
     }
 }

@@ -24,17 +24,20 @@ public enum RotaryPermutation {
         let headDim = rows / heads
         precondition(headDim % 2 == 0, "rotary permutation: odd head size")
         let half = headDim / 2
-        var out = [Float](repeating: 0, count: matrix.count)
-        for h in 0 ..< heads {
-            for i in 0 ..< half {
-                for j in 0 ..< 2 {
-                    let ggufRow = h * headDim + 2 * i + j
-                    let hfRow = h * headDim + j * half + i
-                    let (src, dst) = inverse ? (ggufRow, hfRow) : (hfRow, ggufRow)
-                    out[dst * columns ..< (dst + 1) * columns] = matrix[src * columns ..< (src + 1) * columns]
+        return [Float](unsafeUninitializedCapacity: matrix.count) { out, initialized in
+            matrix.withUnsafeBufferPointer { src in
+                for h in 0 ..< heads {
+                    for i in 0 ..< half {
+                        for j in 0 ..< 2 {
+                            let ggufRow = h * headDim + 2 * i + j
+                            let hfRow = h * headDim + j * half + i
+                            let (from, to) = inverse ? (ggufRow, hfRow) : (hfRow, ggufRow)
+                            for c in 0 ..< columns { out[to * columns + c] = src[from * columns + c] }
+                        }
+                    }
                 }
             }
+            initialized = matrix.count
         }
-        return out
     }
 }

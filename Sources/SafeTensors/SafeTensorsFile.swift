@@ -164,9 +164,14 @@ public struct SafeTensorsFile: Sendable {
         case .f32:
             return data.withUnsafeBytes { raw in
                 [Float](unsafeUninitializedCapacity: count) { out, initialized in
+                    #if _endian(little)
+                    // Bounds were checked when the header was parsed.
+                    UnsafeMutableRawBufferPointer(out).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[start ..< start + 4 * count]))
+                    #else
                     for i in 0 ..< count {
                         out[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: start + 4 * i, as: UInt32.self)))
                     }
+                    #endif
                     initialized = count
                 }
             }

@@ -63,8 +63,11 @@ public enum SafeTensorsWriter {
         withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { out.append(contentsOf: $0) }
         out.append(contentsOf: headerBytes)
         for tensor in sorted {
-            let littleEndian = tensor.values.map { $0.bitPattern.littleEndian }
-            littleEndian.withUnsafeBytes { out.append(contentsOf: $0) }
+            #if _endian(little)
+            tensor.values.withUnsafeBytes { out.append(contentsOf: $0) }
+            #else
+            tensor.values.map { $0.bitPattern.littleEndian }.withUnsafeBytes { out.append(contentsOf: $0) }
+            #endif
         }
         return out
     }
