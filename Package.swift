@@ -31,10 +31,12 @@ let package = Package(
         .target(name: "Engine", dependencies: ["Llama", "Tokenizer"]),
         .target(name: "HTTP", dependencies: ["CLibUV", "CHTTPParser"]),
         .target(name: "OpenAI", dependencies: ["Engine", "JSON"]),
+        .target(name: "Trainer", dependencies: ["Tensor", "GGUF", "Llama", "Tokenizer", "SafeTensors", "Adapters", "JSON"],
+                swiftSettings: kernelFlags),
         .executableTarget(
             name: "serve",
             dependencies: [
-                "Engine", "Llama", "Tokenizer", "GGUF", "Jinja", "Adapters", "HTTP", "OpenAI",
+                "Engine", "Llama", "Tokenizer", "GGUF", "Jinja", "Adapters", "HTTP", "OpenAI", "Trainer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -47,6 +49,8 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
         .testTarget(name: "OpenAITests", dependencies: ["OpenAI", "JSON"]),
+        .testTarget(name: "TrainerTests",
+                    dependencies: ["Trainer", "Llama", "GGUF", "Adapters", "SafeTensors", "JSON", "Tensor", "TestSupport"]),
         .target(name: "TestSupport", dependencies: ["GGUF"], path: "Tests/TestSupport"),
     ]
 )
