@@ -1,8 +1,8 @@
 import Tensor
 
-/// Matrix products for training, split over a thread pool: each thread runs single-threaded OpenBLAS on its own
-/// rows (or columns) of C, so results do not depend on scheduling and every run with the same thread count gives
-/// the same bits.
+/// Matrix products for training, split over a thread pool: each block of C's rows (or columns) is one
+/// single-threaded OpenBLAS call, and the blocks depend only on the shapes, so results do not depend on scheduling
+/// or on the number of threads.
 struct Gemm {
     let pool: ThreadPool
 
@@ -13,21 +13,23 @@ struct Gemm {
                         b: UnsafePointer<Float>, ldb: Int, transB: Bool = false,
                         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
-        let threads = pool.threadCount
         let work = Double(m) * Double(n) * Double(k)
-        if threads == 1 || work < 1_048_576 {
+        if work < 1_048_576 {
             BLAS.sgemm(m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, transposeB: transB,
                        beta: beta, c: c, ldc: ldc, transposeA: transA)
             return
         }
-        // Split the longer side of C into `threads` blocks aligned to 16.
+        // Split the longer side of C into up to 8 blocks of at least 64, whatever the thread count: several per
+        // thread, so a thread slowed down by other processes does not hold up the rest, and the same blocks (so
+        // the same bits) with 1 thread or 4.
         let splitRows = m >= n
         let side = splitRows ? m : n
-        let block = ((side + threads - 1) / threads + 15) / 16 * 16
-        let parts = (side + block - 1) / block
+        let parts = max(1, min(8, side / 64))
+        let block = (side + parts - 1) / parts
         pool.parallelFor(parts) { part in
             let lo = part * block
             let len = min(side, lo + block) - lo
+            if len <= 0 { return }
             if splitRows {
                 // Rows lo..<lo+len of op(A): A + lo·lda when stored [m, k], A + lo when stored [k, m].
                 BLAS.sgemm(m: len, n: n, k: k, alpha: alpha, a: transA ? a + lo : a + lo * lda, lda: lda,
