@@ -180,7 +180,8 @@ public final class AdapterRegistry: Sendable {
     }
 
     /// A handle on `name` for one request, reloading the adapter first if it was evicted (on this thread, without
-    /// holding the lock). Throws `.notFound` at once for an unknown or removed name.
+    /// holding the lock). Throws `.notFound` at once for an unknown or removed name. Concurrent lookups of the same
+    /// evicted adapter may each load it; the first to finish installs its copy and the others use that one.
     public func lookup(_ name: String) throws(AdapterRegistryError) -> AdapterHandle {
         enum Step { case ready(ResidentAdapter, UInt64), reload(String, Bool, UInt64) }
         let step = try state.withLock { s throws(AdapterRegistryError) -> Step in
