@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "Engine", dependencies: ["Llama", "Tokenizer"]),
         .target(name: "HTTP", dependencies: ["CLibUV", "CHTTPParser"]),
         .target(name: "OpenAI", dependencies: ["Engine", "JSON"]),
-        .target(name: "Bench", dependencies: ["Llama"]),
+        .target(name: "Bench", dependencies: ["Llama", "Tensor"]),
         .executableTarget(
             name: "serve",
             dependencies: [

@@ -1,5 +1,6 @@
 import Foundation
 import Llama
+import Tensor
 
 /// Measures the model runtime without HTTP: prompt processing, single-stream decode and
 /// batched decode, each on fresh caches, timing only the forward passes.
@@ -65,5 +66,24 @@ public struct RuntimeBenchmark {
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         let name = streams == 1 ? "generation, 1 stream (\(steps) tokens)" : "batched decode, \(streams) streams (\(steps) steps)"
         return Result(name: name, tokens: streams * steps, seconds: seconds)
+    }
+}
+
+extension RuntimeBenchmark {
+    /// Single-token matrix-vector products over one weight matrix, repeated: with a matrix
+    /// that fits in cache this measures the dot kernel's arithmetic, not memory.
+    public func matvec(layer: Int, _ p: Projection, repeats: Int) -> (gigabytesPerSecond: Double, nanosecondsPerRow: Double) {
+        let w = model.weights.layers[layer].weight(p)
+        let x = [Float](repeating: 0.5, count: w.cols)
+        var y = [Float](repeating: 0, count: w.rows)
+        let runner = MatmulRunner(pool: ThreadPool(threads: 1), maxCols: w.cols)
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        x.withUnsafeBufferPointer { xb in
+            y.withUnsafeMutableBufferPointer { yb in
+                for _ in 0..<repeats { runner.matmul(w, input: xb.baseAddress!, output: yb.baseAddress!, n: 1) }
+            }
+        }
+        let s = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        return (Double(w.byteCount * repeats) / s / 1e9, s * 1e9 / Double(w.rows * repeats))
     }
 }

@@ -22,6 +22,8 @@ struct RuntimeBenchCommand: ParsableCommand {
     @Option(help: "Concurrent sequences for batched decode (comma-separated).") var batches: String = "8,32"
     @Option(help: "Decode steps for batched decode.") var batchSteps: Int = 32
 
+    @Flag(help: "Also time single-token products over one matrix (kernel speed in cache).") var kernels = false
+
     func run() throws {
         let path = try DefaultModel.resolve(model)
         let threadCounts = threads.split(separator: ",").compactMap { Int($0) }
@@ -29,6 +31,13 @@ struct RuntimeBenchCommand: ParsableCommand {
         let t0 = Date()
         var loaded = try LlamaModel(path: path, threads: threadCounts.first ?? 2)
         print(String(format: "model load: %.3f s  (%@)", Date().timeIntervalSince(t0), path))
+        if kernels {
+            let bench = RuntimeBenchmark(model: loaded)
+            for p in [Projection.q, .down] {
+                let r = bench.matvec(layer: 0, p, repeats: 2000)
+                print(String(format: "kernel %@ layer 0: %.2f GB/s, %.1f ns/row (1 thread, hot cache)", "\(p)", r.gigabytesPerSecond, r.nanosecondsPerRow))
+            }
+        }
         for t in threadCounts {
             if loaded.pool.threadCount != t { loaded = try LlamaModel(path: path, threads: t) }
             let bench = RuntimeBenchmark(model: loaded)
