@@ -32,10 +32,11 @@ let package = Package(
         .target(name: "HTTP", dependencies: ["CLibUV", "CHTTPParser"]),
         .target(name: "OpenAI", dependencies: ["Engine", "JSON"]),
         .target(name: "Bench", dependencies: ["Llama", "Tensor"]),
+        .target(name: "Server", dependencies: ["HTTP", "OpenAI", "Engine", "Adapters", "JSON", "Tokenizer", "Llama"]),
         .executableTarget(
             name: "serve",
             dependencies: [
-                "Engine", "Llama", "Tokenizer", "GGUF", "Jinja", "Adapters", "HTTP", "OpenAI", "Bench",
+                "Engine", "Llama", "Tokenizer", "GGUF", "Jinja", "Adapters", "HTTP", "OpenAI", "Bench", "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
