@@ -61,7 +61,7 @@ public final class AdapterRegistry: Sendable {
         self.config = config
         self.weights = weights
         self.roots = try AdapterRoots(roots)
-        if let residentBudget, residentBudget < 0 { throw .badRoot("-", reason: "resident budget \(residentBudget) is negative") }
+        if let residentBudget, residentBudget < 0 { throw .badBudget(residentBudget) }
         self.residentBudget = residentBudget
     }
 

@@ -9,6 +9,8 @@ public enum AdapterRegistryError: Error, CustomStringConvertible, Sendable {
     case noSuchPath(String)
     /// A configured root is unusable.
     case badRoot(String, reason: String)
+    /// A negative resident budget.
+    case badBudget(Int)
     /// The adapter alone needs more memory than the whole resident budget.
     case overBudget(name: String, bytes: Int, budget: Int)
     /// Loading, validation or conversion failed.
@@ -29,6 +31,8 @@ public enum AdapterRegistryError: Error, CustomStringConvertible, Sendable {
             "adapter path '\(path)': no such file or folder"
         case .badRoot(let root, let reason):
             "adapter root '\(root)': \(reason)"
+        case .badBudget(let bytes):
+            "adapter resident budget \(bytes) bytes is negative"
         case .overBudget(let name, let bytes, let budget):
             "adapter '\(name)' needs \(bytes) bytes resident, more than the whole budget of \(budget) bytes"
         case .invalidAdapter(let error):
