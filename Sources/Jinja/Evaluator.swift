@@ -176,10 +176,9 @@ extension Interpreter {
             var out = String.UnicodeScalarView()
             for i in try indices(count: scalars.count) { out.append(scalars[i]) }
             return .string(String(out))
-        case .undefined:
-            return .undefined
         default:
-            throw TemplateError(.runtime, "'\(value.typeName)' object is not subscriptable")
+            // Jinja's getitem turns a failed subscript into an undefined value.
+            return .undefined
         }
     }
 
@@ -193,7 +192,8 @@ extension Interpreter {
                 let (positional, keyword) = try evaluate(arguments)
                 let args = Args(positional, keyword, name: name)
                 if Methods.mutating.contains(name) {
-                    return try mutate(receiverExpr, receiver, name, args, at: position)
+                    // Hugging Face renders in Jinja's immutable sandbox, which refuses these.
+                    throw TemplateError(.runtime, "access to attribute '\(name)' of '\(receiver.typeName)' object is unsafe")
                 }
                 return try callMethod(name, on: receiver, args)
             }
@@ -224,79 +224,6 @@ extension Interpreter {
         case .method(let receiver, let method):
             return try callMethod(method, on: receiver, Args(positional, keyword, name: method))
         }
-    }
-
-    /// List and dict methods that change their receiver write the result back to the variable or
-    /// namespace attribute the receiver came from.
-    private mutating func mutate(_ receiverExpr: Expr, _ receiver: Value, _ name: String, _ args: Args,
-                                 at position: SourcePosition) throws(TemplateError) -> Value {
-        var updated = receiver
-        var result = Value.none
-        switch (receiver, name) {
-        case (.array(var a), "append"):
-            a.append(try args.required(0, "item"))
-            updated = .array(a)
-        case (.array(var a), "extend"):
-            a += try iterate(try args.required(0, "iterable"), at: position)
-            updated = .array(a)
-        case (.array(var a), "insert"):
-            guard case .int(var i)? = try args.required(0, "index").numeric else {
-                throw TemplateError(.runtime, "insert() index must be an integer")
-            }
-            if i < 0 { i += a.count }
-            a.insert(try args.required(1, "object"), at: min(max(i, 0), a.count))
-            updated = .array(a)
-        case (.array(var a), "pop"):
-            guard !a.isEmpty else { throw TemplateError(.runtime, "pop from empty list") }
-            var i = a.count - 1
-            if let index = args.optional(0, "index") {
-                guard case .int(let n)? = index.numeric else { throw TemplateError(.runtime, "pop() index must be an integer") }
-                i = n < 0 ? n + a.count : n
-            }
-            guard a.indices.contains(i) else { throw TemplateError(.runtime, "pop index out of range") }
-            result = a.remove(at: i)
-            updated = .array(a)
-        case (.object(var o), "update"):
-            if let other = args.optional(0, "other") {
-                guard case .object(let more) = other else { throw TemplateError(.runtime, "update() needs a dict") }
-                for (k, v) in more.pairs { o[k] = v }
-            }
-            for (k, v) in args.keyword { o[k] = v }
-            updated = .object(o)
-        case (.object(var o), "setdefault"):
-            let key = try args.required(0, "key").keyString
-            if let existing = o[key] { return existing }
-            result = args.optional(1, "default") ?? .none
-            o[key] = result
-            updated = .object(o)
-        case (.object(var o), "pop"):
-            let key = try args.required(0, "key").keyString
-            guard let value = o[key] ?? args.optional(1, "default") else {
-                throw TemplateError(.runtime, "KeyError: \(Value.reprString(key))")
-            }
-            result = value
-            o[key] = nil
-            updated = .object(o)
-        default:
-            return try callMethod(name, on: receiver, args)
-        }
-        try chargeAllocation(updated.shallowCount, at: position)
-        switch receiverExpr.kind {
-        case .name(let variable):
-            for i in scopes.indices.reversed() where scopes[i][variable] != nil {
-                scopes[i][variable] = updated
-                return result
-            }
-        case .attribute(let base, let attributeName):
-            if case .name(let variable) = base.kind, case .namespace(let ns) = lookup(variable) {
-                ns[attributeName] = updated
-            } else if case .namespace(let ns) = try evaluate(base) {
-                ns[attributeName] = updated
-            }
-        default:
-            break
-        }
-        return result
     }
 
     // MARK: - Operators
@@ -453,24 +380,38 @@ extension Interpreter {
         }
     }
 
-    /// Python `%` string formatting for `%s`, `%d`, `%i`, `%f` (with precision), `%r` and `%%`.
+    /// Python `%` string formatting: `%s`, `%r`, `%d`/`%i`, `%f`/`%e`/`%g`, `%x`/`%o`, `%%`, with
+    /// flags, width and precision.
     static func percentFormat(_ format: String, _ args: [Value]) throws(TemplateError) -> String {
         var out = ""
         var remaining = args[...]
-        var iterator = Array(format.unicodeScalars)[...]
-        while let c = iterator.popFirst() {
+        var chars = Array(format.unicodeScalars)[...]
+        while let c = chars.popFirst() {
             guard c == "%" else {
                 out.unicodeScalars.append(c)
                 continue
             }
-            var spec = ""
-            while let d = iterator.first, "0123456789.-+ ".unicodeScalars.contains(d) {
-                spec.unicodeScalars.append(d)
-                iterator.removeFirst()
+            var flags = ""
+            while let d = chars.first, "-+ 0#".unicodeScalars.contains(d) {
+                flags.unicodeScalars.append(d)
+                chars.removeFirst()
             }
-            guard let conversion = iterator.popFirst() else {
-                throw TemplateError(.runtime, "incomplete format")
+            var width = ""
+            while let d = chars.first, ("0"..."9").contains(d), width.count < 4 {
+                width.unicodeScalars.append(d)
+                chars.removeFirst()
             }
+            var precision: String? = nil
+            if chars.first == "." {
+                chars.removeFirst()
+                var p = ""
+                while let d = chars.first, ("0"..."9").contains(d), p.count < 3 {
+                    p.unicodeScalars.append(d)
+                    chars.removeFirst()
+                }
+                precision = p
+            }
+            guard let conversion = chars.popFirst() else { throw TemplateError(.runtime, "incomplete format") }
             if conversion == "%" {
                 out += "%"
                 continue
@@ -478,16 +419,31 @@ extension Interpreter {
             guard let arg = remaining.popFirst() else {
                 throw TemplateError(.runtime, "not enough arguments for format string")
             }
+            let spec = flags + width + (precision.map { "." + $0 } ?? "")
             switch conversion {
-            case "s": out += arg.renderedString
-            case "r": out += arg.pythonRepr
-            case "d", "i":
-                guard let d = arg.asDouble else { throw TemplateError(.runtime, "%d format: a number is required") }
-                out += String(Int(exactly: d.rounded(.towardZero)) ?? 0)
-            case "f", "F":
-                guard let d = arg.asDouble else { throw TemplateError(.runtime, "%f format: a number is required") }
-                let precision = spec.split(separator: ".").last.flatMap { spec.contains(".") ? Int($0) : nil } ?? 6
-                out += String(format: "%.\(min(precision, 50))f", d)
+            case "s", "r":
+                var text = conversion == "s" ? arg.renderedString : arg.pythonRepr
+                if let precision, let n = Int(precision) { text = PythonString.string(text.unicodeScalars.prefix(n)) }
+                let pad = max((Int(width) ?? 0) - text.unicodeScalars.count, 0)
+                text = flags.contains("-") ? text + String(repeating: " ", count: pad)
+                    : String(repeating: " ", count: pad) + text
+                out += text
+            case "d", "i", "x", "X", "o":
+                guard let d = arg.asDouble, d.isFinite else {
+                    throw TemplateError(.runtime, "%\(conversion) format: a real number is required, not \(arg.typeName)")
+                }
+                let i: Int
+                if case .int(let exact)? = arg.numeric { i = exact } else {
+                    guard let t = Int(exactly: d.rounded(.towardZero)) else { throw TemplateError(.runtime, "%d format: number too large") }
+                    i = t
+                }
+                let letter = conversion == "i" ? "d" : String(conversion)
+                out += String(format: "%" + spec + "l" + letter, i)
+            case "f", "F", "e", "E", "g", "G":
+                guard let d = arg.asDouble else {
+                    throw TemplateError(.runtime, "%\(conversion) format: a real number is required, not \(arg.typeName)")
+                }
+                out += String(format: "%" + spec + String(conversion), d)
             default:
                 throw TemplateError(.runtime, "unsupported format character '\(conversion)'")
             }

@@ -26,6 +26,9 @@ extension Interpreter {
     mutating func filter(_ name: String, _ value: Value, _ args: Args,
                          at position: SourcePosition?) throws(TemplateError) -> Value {
         try step(at: position)
+        if value.isUndefined, ["abs", "int", "float", "round", "sum"].contains(name) {
+            throw TemplateError(.runtime, "the '\(name)' filter cannot convert an undefined value")
+        }
         if ["dictsort", "groupby", "sort"].contains(name) { try step((try? length(of: value)) ?? 0, at: position) }
         switch name {
         case "abs":
@@ -257,6 +260,12 @@ extension Interpreter {
             case "ceil": rule = .up
             case "floor": rule = .down
             default: throw TemplateError(.runtime, "round() method must be 'common', 'ceil' or 'floor'")
+            }
+            if method == "common", case .int(let i)? = value.numeric {
+                guard precision < 0 else { return .int(i) }
+                // Python's round(int, -n): to a multiple of 10^n, halves to even.
+                let scale = Foundation.pow(10, Double(min(-precision, 18)))
+                return .int(Int(exactly: (Double(i) / scale).rounded(.toNearestOrEven) * scale) ?? i)
             }
             let scale = Foundation.pow(10, Double(min(max(precision, -308), 308)))
             return .double(precision == 0 ? d.rounded(rule) : (d * scale).rounded(rule) / scale)

@@ -88,7 +88,7 @@ struct Lexer {
                 tagStart += 1
             }
             var text = chars[textStart..<tagStart]
-            if stripLeading { text = text.drop(while: { $0.properties.isWhitespace }) }
+            if stripLeading { text = text.drop(while: Self.isSpace) }
             stripLeading = false
             guard tagStart < chars.count else {
                 emitText(text, at: textStart)
@@ -98,14 +98,9 @@ struct Lexer {
             let tagKind = chars[tagStart + 1]
             let modifier = tagStart + 2 < chars.count ? chars[tagStart + 2] : nil
             if modifier == "-" {
-                while let last = text.last, last.properties.isWhitespace { text = text.dropLast() }
+                while let last = text.last, Self.isSpace(last) { text = text.dropLast() }
             } else if modifier != "+", options.lstripBlocks, tagKind != "{" {
-                var lineStart = text.startIndex
-                if let newline = text.lastIndex(of: "\n") { lineStart = newline + 1 }
-                if lineStart > text.startIndex || lineStarting,
-                   lineStart < text.endIndex, text[lineStart...].allSatisfy({ $0 == " " || $0 == "\t" || $0.properties.isWhitespace }) {
-                    text = text[..<lineStart]
-                }
+                text = Self.lstripped(text, lineStarting: lineStarting)
             }
             emitText(text, at: textStart)
             index = tagStart + 2
@@ -126,8 +121,8 @@ struct Lexer {
                 tokens.append(Token(kind: .blockEnd, position: position(index - 2)))
                 if tokens.count == firstTokenIndex + 2, case .name("raw") = tokens[firstTokenIndex].kind {
                     tokens.removeLast(3)
-                    try lexRaw(afterTagEndModifier: endModifier, from: tagStart)
-                    lineStarting = index > 0 && chars[index - 1] == "\n"
+                    guard endModifier != "+" else { throw error("'raw' cannot end with '+%}'", at: tagStart) }
+                    lineStarting = try lexRaw(afterTagEndModifier: endModifier, from: tagStart)
                     continue
                 }
             }
@@ -138,7 +133,7 @@ struct Lexer {
                 index += 1
             }
             if stripLeading {
-                while let c = peek(), c.properties.isWhitespace { index += 1 }
+                while let c = peek(), Self.isSpace(c) { index += 1 }
                 stripLeading = false
             }
             lineStarting = index > consumedFrom ? chars[index - 1] == "\n" : false
@@ -155,9 +150,10 @@ struct Lexer {
 
     /// Skips to the end of a comment; returns the modifier before `#}` (`-`, `+` or nil).
     private mutating func skipComment(from start: Int) throws(TemplateError) -> Unicode.Scalar? {
+        let contentStart = index
         while index + 1 < chars.count {
             if chars[index] == "#", chars[index + 1] == "}" {
-                let modifier = index > start + 2 ? chars[index - 1] : nil
+                let modifier = index > contentStart ? chars[index - 1] : nil
                 index += 2
                 return modifier == "-" || modifier == "+" ? modifier : nil
             }
@@ -166,13 +162,15 @@ struct Lexer {
         throw error("missing end of comment tag", at: start)
     }
 
-    /// Everything up to `{% endraw %}` becomes one text token.
-    private mutating func lexRaw(afterTagEndModifier modifier: Unicode.Scalar?, from start: Int) throws(TemplateError) {
+    /// Everything up to `{% endraw %}` becomes one text token. As in Jinja, `{% raw %}` itself never
+    /// trims the newline after it, while the text before `{% endraw %}` gets the usual `-` and
+    /// lstrip_blocks treatment. Returns whether the endraw tag left us at the start of a line.
+    private mutating func lexRaw(afterTagEndModifier modifier: Unicode.Scalar?, from start: Int) throws(TemplateError) -> Bool {
+        let afterTag = index
         if modifier == "-" {
-            while let c = peek(), c.properties.isWhitespace { index += 1 }
-        } else if modifier != "+", options.trimBlocks, peek() == "\n" {
-            index += 1
+            while let c = peek(), Self.isSpace(c) { index += 1 }
         }
+        let lineStarting = index > afterTag && chars[index - 1] == "\n"
         let bodyStart = index
         var i = index
         while i + 1 < chars.count {
@@ -180,31 +178,47 @@ struct Lexer {
                 var j = i + 2
                 let open = j < chars.count ? chars[j] : nil
                 if open == "-" || open == "+" { j += 1 }
-                while j < chars.count, chars[j] == " " || chars[j] == "\t" || chars[j] == "\n" { j += 1 }
+                while j < chars.count, Self.isSpace(chars[j]) { j += 1 }
                 if matches("endraw", at: j) {
                     j += 6
-                    while j < chars.count, chars[j] == " " || chars[j] == "\t" || chars[j] == "\n" { j += 1 }
+                    while j < chars.count, Self.isSpace(chars[j]) { j += 1 }
                     var close: Unicode.Scalar? = nil
                     if j < chars.count, chars[j] == "-" || chars[j] == "+" { close = chars[j]; j += 1 }
                     if matches("%}", at: j) {
                         var body = chars[bodyStart..<i]
                         if open == "-" {
-                            while let last = body.last, last.properties.isWhitespace { body = body.dropLast() }
+                            while let last = body.last, Self.isSpace(last) { body = body.dropLast() }
+                        } else if open != "+", options.lstripBlocks {
+                            body = Self.lstripped(body, lineStarting: lineStarting)
                         }
                         emitText(body, at: bodyStart)
                         index = j + 2
+                        let tagEnd = index
                         if close == "-" {
-                            while let c = peek(), c.properties.isWhitespace { index += 1 }
+                            while let c = peek(), Self.isSpace(c) { index += 1 }
                         } else if close != "+", options.trimBlocks, peek() == "\n" {
                             index += 1
                         }
-                        return
+                        return index > tagEnd && chars[index - 1] == "\n"
                     }
                 }
             }
             i += 1
         }
         throw error("missing endraw for raw block", at: start)
+    }
+
+    /// Python's `\s`, which Jinja's whitespace rules use.
+    static func isSpace(_ c: Unicode.Scalar) -> Bool { PythonString.isSpace(c) }
+
+    /// lstrip_blocks: drops the spaces and tabs between the last newline of `text` and a block tag
+    /// (or from the start of `text` when it starts a line) if nothing else stands there.
+    static func lstripped(_ text: ArraySlice<Unicode.Scalar>, lineStarting: Bool) -> ArraySlice<Unicode.Scalar> {
+        var lineStart = text.startIndex
+        if let newline = text.lastIndex(of: "\n") { lineStart = newline + 1 }
+        guard lineStart > text.startIndex || lineStarting else { return text }
+        guard text[lineStart...].allSatisfy({ $0 == " " || $0 == "\t" }) else { return text }
+        return text[..<lineStart]
     }
 
     // MARK: - Inside tags
@@ -222,7 +236,8 @@ struct Lexer {
                     index += 2
                     return nil
                 }
-                if c == "-" || c == "+", peek(1) == closing, peek(2) == "}" {
+                // `+}}` is not a thing in Jinja: only block tags take `+` on their right side.
+                if c == "-" || (c == "+" && closing == "%"), peek(1) == closing, peek(2) == "}" {
                     index += 3
                     return c
                 }

@@ -250,7 +250,7 @@ struct Parser {
             return .set(target: target, value: value)
         }
         var filters: [FilterCall] = []
-        if isOp("|") { filters = try parseFilterChain() }
+        if skipOp("|") { filters = try parseFilterChain() }
         try expectBlockEnd()
         let (body, _) = try parseNodes(until: ["endset"])
         try expectBlockEnd()
@@ -484,7 +484,7 @@ struct Parser {
     private mutating func parsePostfix(_ base: Expr) throws(TemplateError) -> Expr {
         var expr = base
         while true {
-            let start = position
+            let start = expr.position
             if skipOp(".") {
                 switch current.kind {
                 case .name(let name):
@@ -592,7 +592,7 @@ struct Parser {
                 }
                 expr = Expr(.test(expr, name: name, arguments: arguments, negated: negated), start)
             } else if isOp("(") {
-                expr = Expr(.call(expr, try parseArguments()), start)
+                expr = Expr(.call(expr, try parseArguments()), expr.position)
             } else {
                 return expr
             }

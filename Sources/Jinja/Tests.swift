@@ -53,10 +53,14 @@ extension Interpreter {
         case "upper":
             return PythonString.isUpper(value.renderedString)
         case "odd", "even":
-            guard case .int(let i)? = value.numeric else {
-                throw TemplateError(.runtime, "'\(name)' test needs an integer, not \(value.typeName)")
+            switch value.numeric {
+            case .int(let i)?: return (i % 2 != 0) == (name == "odd")
+            case .double(let d)?:
+                let r = d - 2 * (d / 2).rounded(.down)  // Python's float modulo by 2
+                return name == "odd" ? r == 1 : r == 0
+            default:
+                throw TemplateError(.runtime, "'\(name)' test needs a number, not \(value.typeName)")
             }
-            return (i % 2 != 0) == (name == "odd")
         case "divisibleby":
             guard case .int(let i)? = value.numeric, case .int(let n)? = try args.required(0, "num").numeric else {
                 throw TemplateError(.runtime, "'divisibleby' test needs integers")
