@@ -66,6 +66,10 @@ extension Interpreter {
         case .binary(let op, let lhs, let rhs):
             let left = try evaluate(lhs)
             let right = try evaluate(rhs)
+            if op != "~" {
+                if left.isUndefined { throw TemplateError(.runtime, "'\(lhs.sourceText)' is undefined", at: lhs.position) }
+                if right.isUndefined { throw TemplateError(.runtime, "'\(rhs.sourceText)' is undefined", at: rhs.position) }
+            }
             return try binary(op, left, right, at: expr.position)
         case .compare(let first, let chain):
             var left = try evaluate(first)

@@ -313,100 +313,82 @@ struct Parser {
     private mutating func parseExpression(withCondition: Bool = true) throws(TemplateError) -> Expr {
         try enter()
         defer { leave() }
-        return withCondition ? try parseConditional() : try parseOr()
+        return withCondition ? try parseConditional() : try parseOperators(above: 0)
     }
 
     private mutating func parseConditional() throws(TemplateError) -> Expr {
-        var expr = try parseOr()
+        var expr = try parseOperators(above: 0)
         while isName("if") {
             let start = position
             advance()
-            let condition = try parseOr()
+            let condition = try parseOperators(above: 0)
             let otherwise = skipName("else") ? try parseConditional() : nil
             expr = Expr(.conditional(condition: condition, then: expr, otherwise: otherwise), start)
         }
         return expr
     }
 
-    private mutating func parseOr() throws(TemplateError) -> Expr {
-        var left = try parseAnd()
-        while isName("or") {
-            let start = position
-            advance()
-            left = Expr(.or(left, try parseAnd()), start)
+    /// Binding strength of the operator at the current token (0: not a binary operator), following
+    /// Jinja: `or` < `and` < `not` < comparisons and `in` < `+ -` < `~` < `* / // %` < `**`.
+    private var operatorPrecedence: Int {
+        switch current.kind {
+        case .name("or"): return 1
+        case .name("and"): return 2
+        case .name("in"): return 4
+        case .name("not"): return peekKind() == .name("in") ? 4 : 0
+        case .op("=="), .op("!="), .op("<"), .op("<="), .op(">"), .op(">="): return 4
+        case .op("+"), .op("-"): return 5
+        case .op("~"): return 6
+        case .op("*"), .op("/"), .op("//"), .op("%"): return 7
+        case .op("**"): return 8
+        default: return 0
         }
-        return left
     }
 
-    private mutating func parseAnd() throws(TemplateError) -> Expr {
-        var left = try parseNot()
-        while isName("and") {
-            let start = position
-            advance()
-            left = Expr(.and(left, try parseNot()), start)
-        }
-        return left
-    }
-
-    private mutating func parseNot() throws(TemplateError) -> Expr {
-        if isName("not") {
+    /// Precedence climbing over every binary operator (one stack frame per nesting level instead of
+    /// one per precedence level, so deep templates need little stack). All operators are
+    /// left-associative, as in Jinja (`2 ** 3 ** 2` is 64); comparisons chain (`a < b < c`).
+    private mutating func parseOperators(above minimum: Int) throws(TemplateError) -> Expr {
+        var left: Expr
+        if minimum < 3, isName("not"), peekKind() != .name("in") {
             let start = position
             advance()
             try enter()
             defer { leave() }
-            return Expr(.not(try parseNot()), start)
+            left = Expr(.not(try parseOperators(above: 2)), start)
+        } else {
+            left = try parseUnary()
         }
-        return try parseCompare()
-    }
-
-    private mutating func parseCompare() throws(TemplateError) -> Expr {
-        let start = position
-        let left = try parseMath1()
-        var chain: [(op: String, Expr)] = []
         while true {
-            if case .op(let op) = current.kind, ["==", "!=", "<", "<=", ">", ">="].contains(op) {
+            let precedence = operatorPrecedence
+            guard precedence > minimum else { return left }
+            let start = position
+            switch precedence {
+            case 1:
                 advance()
-                chain.append((op, try parseMath1()))
-            } else if isName("in") {
+                left = Expr(.or(left, try parseOperators(above: 1)), start)
+            case 2:
                 advance()
-                chain.append(("in", try parseMath1()))
-            } else if isName("not"), peekKind() == .name("in") {
+                left = Expr(.and(left, try parseOperators(above: 2)), start)
+            case 4:
+                var chain: [(op: String, Expr)] = []
+                while operatorPrecedence == 4 {
+                    var op: String
+                    switch current.kind {
+                    case .op(let o): op = o
+                    case .name("not"): op = "not in"; advance()
+                    default: op = "in"
+                    }
+                    advance()
+                    chain.append((op, try parseOperators(above: 4)))
+                }
+                left = Expr(.compare(left, chain), left.position)
+            default:
+                guard case .op(let op) = current.kind else { return left }
                 advance()
-                advance()
-                chain.append(("not in", try parseMath1()))
-            } else {
-                break
+                left = Expr(.binary(op, left, try parseOperators(above: precedence)), start)
             }
         }
-        return chain.isEmpty ? left : Expr(.compare(left, chain), start)
-    }
-
-    private mutating func parseBinary(
-        _ ops: Set<String>, next: (inout Parser) throws(TemplateError) -> Expr
-    ) throws(TemplateError) -> Expr {
-        var left = try next(&self)
-        while case .op(let op) = current.kind, ops.contains(op) {
-            let start = position
-            advance()
-            left = Expr(.binary(op, left, try next(&self)), start)
-        }
-        return left
-    }
-
-    private mutating func parseMath1() throws(TemplateError) -> Expr {
-        try parseBinary(["+", "-"]) { (p: inout Parser) throws(TemplateError) in try p.parseConcat() }
-    }
-
-    private mutating func parseConcat() throws(TemplateError) -> Expr {
-        try parseBinary(["~"]) { (p: inout Parser) throws(TemplateError) in try p.parseMath2() }
-    }
-
-    private mutating func parseMath2() throws(TemplateError) -> Expr {
-        try parseBinary(["*", "/", "//", "%"]) { (p: inout Parser) throws(TemplateError) in try p.parsePow() }
-    }
-
-    private mutating func parsePow() throws(TemplateError) -> Expr {
-        try parseBinary(["**"]) { (p: inout Parser) throws(TemplateError) in try p.parseUnary() }
     }
 
     private mutating func parseUnary(withFilter: Bool = true) throws(TemplateError) -> Expr {

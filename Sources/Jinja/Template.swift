@@ -52,7 +52,7 @@ public struct Template: Sendable {
     /// Compiles `source`; throws a `.syntax` or `.unknownName` error with its line and column.
     public init(_ source: String, options: TemplateOptions = .huggingFace) throws(TemplateError) {
         let tokens = try Lexer.tokenize(source, options: options)
-        nodes = try Parser.parse(tokens, maxDepth: max(options.maxDepth, 1) * 4)
+        nodes = try Parser.parse(tokens, maxDepth: max(options.maxDepth, 1) * 2)
         self.options = options
     }
 
