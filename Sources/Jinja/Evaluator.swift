@@ -117,6 +117,7 @@ extension Interpreter {
         switch value {
         case .object(let o): return o[name] ?? .undefined
         case .namespace(let ns): return ns[name] ?? .undefined
+        case .loop(let loop): return loop.attribute(name)
         default: return .undefined
         }
     }
@@ -177,9 +178,7 @@ extension Interpreter {
             return .array(try indices(count: a.count).map { a[$0] })
         case .string(let s):
             let scalars = Array(s.unicodeScalars)
-            var out = String.UnicodeScalarView()
-            for i in try indices(count: scalars.count) { out.append(scalars[i]) }
-            return .string(String(out))
+            return .string(PythonString.string(try indices(count: scalars.count).lazy.map { scalars[$0] }))
         default:
             // Jinja's getitem turns a failed subscript into an undefined value.
             return .undefined

@@ -180,22 +180,9 @@ struct Interpreter {
             items = kept
         }
         if items.isEmpty { return try execute(loop.otherwise, into: &out) }
-        let length = items.count
         for (i, item) in items.enumerated() {
             try step(at: loop.position)
-            var info = ObjectValue()
-            info["index"] = .int(i + 1)
-            info["index0"] = .int(i)
-            info["revindex"] = .int(length - i)
-            info["revindex0"] = .int(length - i - 1)
-            info["first"] = .bool(i == 0)
-            info["last"] = .bool(i == length - 1)
-            info["length"] = .int(length)
-            info["depth"] = .int(1)
-            info["depth0"] = .int(0)
-            info["previtem"] = i > 0 ? items[i - 1] : .undefined
-            info["nextitem"] = i + 1 < length ? items[i + 1] : .undefined
-            scopes.append(["loop": .object(info)])
+            scopes.append(["loop": .loop(LoopContext(items: items, index: i))])
             defer { scopes.removeLast() }
             try bind(&self, item)
             let flow = try execute(loop.body, into: &out)

@@ -29,9 +29,20 @@ struct Lexer {
     private var tokens: [Token] = []
 
     init(_ source: String, options: TemplateOptions) {
-        var normalized = source.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
-        if !options.keepTrailingNewline, normalized.hasSuffix("\n") { normalized.removeLast() }
-        chars = Array(normalized.unicodeScalars)
+        var scalars: [Unicode.Scalar] = []
+        scalars.reserveCapacity(source.utf8.count)
+        var afterCR = false
+        for c in source.unicodeScalars {
+            if c == "\r" {
+                scalars.append("\n")
+                afterCR = true
+                continue
+            }
+            if !(afterCR && c == "\n") { scalars.append(c) }
+            afterCR = false
+        }
+        if !options.keepTrailingNewline, scalars.last == "\n" { scalars.removeLast() }
+        chars = scalars
         self.options = options
         for (i, c) in chars.enumerated() where c == "\n" { lineStarts.append(i + 1) }
     }
@@ -143,9 +154,7 @@ struct Lexer {
 
     private mutating func emitText(_ text: ArraySlice<Unicode.Scalar>, at offset: Int) {
         guard !text.isEmpty else { return }
-        var s = String.UnicodeScalarView()
-        s.append(contentsOf: text)
-        tokens.append(Token(kind: .text(String(s)), position: position(offset)))
+        tokens.append(Token(kind: .text(PythonString.string(text)), position: position(offset)))
     }
 
     /// Skips to the end of a comment; returns the modifier before `#}` (`-`, `+` or nil).
@@ -208,6 +217,11 @@ struct Lexer {
         throw error("missing endraw for raw block", at: start)
     }
 
+    static func startsName(_ c: Unicode.Scalar) -> Bool {
+        if c.value < 0x80 { return c == "_" || ("a"..."z").contains(c) || ("A"..."Z").contains(c) }
+        return c.properties.isAlphabetic
+    }
+
     /// Python's `\s`, which Jinja's whitespace rules use.
     static func isSpace(_ c: Unicode.Scalar) -> Bool { PythonString.isSpace(c) }
 
@@ -244,13 +258,9 @@ struct Lexer {
             }
             let tokenStart = index
             let pos = position(tokenStart)
-            if c == "_" || c.properties.isAlphabetic {
-                var name = String.UnicodeScalarView()
-                while let d = peek(), d == "_" || d.properties.isAlphabetic || ("0"..."9").contains(d) {
-                    name.append(d)
-                    index += 1
-                }
-                tokens.append(Token(kind: .name(String(name)), position: pos))
+            if Self.startsName(c) {
+                while let d = peek(), Self.startsName(d) || ("0"..."9").contains(d) { index += 1 }
+                tokens.append(Token(kind: .name(PythonString.string(chars[tokenStart..<index])), position: pos))
             } else if ("0"..."9").contains(c) {
                 tokens.append(Token(kind: try lexNumber(), position: pos))
             } else if c == "'" || c == "\"" {

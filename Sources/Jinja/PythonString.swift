@@ -6,13 +6,23 @@ enum PythonString {
 
     /// Python `str.isspace()` for one character: Unicode White_Space plus the separators U+001C–U+001F.
     static func isSpace(_ c: Unicode.Scalar) -> Bool {
-        c.properties.isWhitespace || (0x1C...0x1F).contains(c.value)
+        if c.value < 0x80 { return c.value == 0x20 || (0x09...0x0D).contains(c.value) || (0x1C...0x1F).contains(c.value) }
+        return c.properties.isWhitespace
     }
 
+    /// Builds a string from scalars through UTF-8 bytes (much faster than appending to a
+    /// `String.UnicodeScalarView` one scalar at a time).
     static func string(_ scalars: some Sequence<Unicode.Scalar>) -> String {
-        var view = String.UnicodeScalarView()
-        view.append(contentsOf: scalars)
-        return String(view)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(scalars.underestimatedCount)
+        for scalar in scalars {
+            if scalar.value < 0x80 {
+                bytes.append(UInt8(truncatingIfNeeded: scalar.value))
+            } else {
+                UTF8.encode(scalar) { bytes.append($0) }
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     static func equal(_ a: String, _ b: String) -> Bool {
@@ -78,19 +88,29 @@ enum PythonString {
     static func strip(_ s: String, _ chars: String?, leading: Bool = true, trailing: Bool = true) -> String {
         let set = chars.map { Set($0.unicodeScalars) }
         func strippable(_ c: Unicode.Scalar) -> Bool { set?.contains(c) ?? isSpace(c) }
-        var scalars = s.unicodeScalars[...]
-        if leading { scalars = scalars.drop(while: strippable) }
-        if trailing {
-            while let last = scalars.last, strippable(last) { scalars = scalars.dropLast() }
+        let view = s.unicodeScalars
+        var lo = view.startIndex
+        var hi = view.endIndex
+        if leading {
+            while lo < hi, strippable(view[lo]) { lo = view.index(after: lo) }
         }
-        return string(scalars)
+        if trailing {
+            while hi > lo {
+                let previous = view.index(before: hi)
+                guard strippable(view[previous]) else { break }
+                hi = previous
+            }
+        }
+        if lo == view.startIndex && hi == view.endIndex { return s }
+        return String(view[lo..<hi])
     }
 
     /// `str.replace(old, new, count)`; an empty `old` inserts `new` around every character, as Python does.
     static func replace(_ s: String, _ old: String, _ new: String, count: Int? = nil) -> String {
         let limit = count.map { $0 < 0 ? Int.max : $0 } ?? Int.max
         let h = Array(s.unicodeScalars), o = Array(old.unicodeScalars), n = Array(new.unicodeScalars)
-        var out = String.UnicodeScalarView()
+        var out: [Unicode.Scalar] = []
+        out.reserveCapacity(h.count)
         if o.isEmpty {
             var inserted = 0
             for c in h {
@@ -98,7 +118,7 @@ enum PythonString {
                 out.append(c)
             }
             if inserted < limit { out.append(contentsOf: n) }
-            return String(out)
+            return string(out)
         }
         var last = 0
         for at in occurrences(of: o, in: h, limit: limit) {
@@ -106,8 +126,9 @@ enum PythonString {
             out.append(contentsOf: n)
             last = at + o.count
         }
+        if last == 0 { return s }
         out.append(contentsOf: h[last...])
-        return String(out)
+        return string(out)
     }
 
     /// `str.split(sep, maxsplit)`: with no separator, runs of whitespace split and ends are dropped.

@@ -102,6 +102,8 @@ struct PythonJSON {
             throw TemplateError(.runtime, "Object of type Undefined is not JSON serializable")
         case .function(let f):
             throw TemplateError(.runtime, "Object of type function ('\(f.name)') is not JSON serializable")
+        case .loop:
+            throw TemplateError(.runtime, "Object of type LoopContext is not JSON serializable")
         }
     }
 

@@ -21,6 +21,33 @@ public indirect enum Value: Sendable {
     case namespace(Namespace)
     /// A macro, a built-in global function, or a bound method; only the interpreter can create these.
     case function(Function)
+    /// The `loop` variable inside a `for` body; its attributes are computed when read.
+    case loop(LoopContext)
+}
+
+/// The state behind `loop.index`, `loop.first`, …: the items of the loop and the current position.
+/// Built once per iteration without copying the items (the array is shared).
+public struct LoopContext: Sendable {
+    let items: [Value]
+    let index: Int
+
+    func attribute(_ name: String) -> Value {
+        let length = items.count
+        switch name {
+        case "index": return .int(index + 1)
+        case "index0": return .int(index)
+        case "revindex": return .int(length - index)
+        case "revindex0": return .int(length - index - 1)
+        case "first": return .bool(index == 0)
+        case "last": return .bool(index == length - 1)
+        case "length": return .int(length)
+        case "depth": return .int(1)
+        case "depth0": return .int(0)
+        case "previtem": return index > 0 ? items[index - 1] : .undefined
+        case "nextitem": return index + 1 < length ? items[index + 1] : .undefined
+        default: return .undefined
+        }
+    }
 }
 
 // MARK: - Ordered dictionary
@@ -160,7 +187,7 @@ extension Value {
         case .string(let s): !s.isEmpty
         case .array(let a): !a.isEmpty
         case .object(let o): !o.isEmpty
-        case .namespace, .function: true
+        case .namespace, .function, .loop: true
         }
     }
 
@@ -200,6 +227,7 @@ extension Value {
         case .object: "dict"
         case .namespace: "Namespace"
         case .function: "function"
+        case .loop: "LoopContext"
         }
     }
 
@@ -228,6 +256,7 @@ extension Value {
             "<Namespace {" + ns.snapshot.pairs.map { Value.reprString($0.key) + ": " + $0.value.pythonRepr }
                 .joined(separator: ", ") + "}>"
         case .function(let f): "<function \(f.name)>"
+        case .loop(let l): "<LoopContext \(l.index + 1)/\(l.items.count)>"
         }
     }
 
