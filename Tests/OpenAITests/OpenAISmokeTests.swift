@@ -1,3 +1,0 @@
-import XCTest
-@testable import OpenAI
-final class OpenAISmokeTests: XCTestCase { func testNothing() {} }
