@@ -58,6 +58,8 @@ struct ConnectionStateMachine {
         case cancel([UInt64])
         /// The response to this request has been fully queued for writing.
         case completed(UInt64)
+        /// A response head with this status was queued (for metrics).
+        case responseHead(status: Int)
         case close(CloseMode)
     }
 
@@ -96,7 +98,6 @@ struct ConnectionStateMachine {
     private var phase = Phase.open
     private var nextID: UInt64 = 1
     private var readingPaused = false
-    private var peerClosed = false
     private var activeTimer: TimerKind?
 
     init(configuration: Configuration) {
@@ -130,11 +131,18 @@ struct ConnectionStateMachine {
         return actions
     }
 
-    /// The peer shut down its write side (EOF). Already-read requests are still answered (half-close).
+    /// The peer shut down its write side (EOF).
+    ///
+    /// A socket that was closed and one that was only half-closed look the same from here, and a client that
+    /// gives up on a generation closes its socket; so, like nginx, EOF while a response is unfinished means
+    /// the client is gone: unfinished responses are cancelled and the connection closes at once. With nothing
+    /// in flight, what is queued is flushed and the connection closes.
     mutating func readEOF() -> [Action] {
         guard phase != .closed else { return [] }
-        peerClosed = true
-        return finishEvent([])
+        if slots.contains(where: { $0.delivered && $0.state != .finished }) {
+            return closeActions(.abort)
+        }
+        return closeActions(.graceful)
     }
 
     /// The timer of `kind` fired.
@@ -172,8 +180,10 @@ struct ConnectionStateMachine {
     // MARK: - Events from the responder
 
     /// A whole response for request `id`.
+    /// A status outside 200...599 (an informational code cannot end a request) is sent as 500.
     mutating func respond(id: UInt64, status: Int, headers: [(String, String)], body: [UInt8]) -> [Action] {
         guard phase != .closed, let i = slotIndex(id), slots[i].delivered, slots[i].state == .pending else { return [] }
+        let status = Self.finalStatus(status)
         let noBody = ResponseEncoding.statusHasNoBody(status)
         let close = decideClose(i, headers: headers)
         var out = ResponseEncoding.head(
@@ -182,12 +192,13 @@ struct ConnectionStateMachine {
         if !noBody && !slots[i].isHEAD { out += body }
         slots[i].out += out
         slots[i].state = .finished
-        return finishEvent([])
+        return finishEvent([.responseHead(status: status)])
     }
 
     /// Starts a streamed response: chunked for HTTP/1.1, close-delimited for HTTP/1.0.
     mutating func startStream(id: UInt64, status: Int, headers: [(String, String)]) -> [Action] {
         guard phase != .closed, let i = slotIndex(id), slots[i].delivered, slots[i].state == .pending else { return [] }
+        let status = Self.finalStatus(status)
         let framing: BodyFraming =
             ResponseEncoding.statusHasNoBody(status) ? .none : (slots[i].isHTTP10 ? .untilClose : .chunked)
         if framing == .untilClose { slots[i].keepAlive = false }
@@ -195,7 +206,7 @@ struct ConnectionStateMachine {
         slots[i].out += ResponseEncoding.head(
             status: status, headers: headers, framing: framing, close: close, keepAlive10: slots[i].isHTTP10)
         slots[i].state = .streaming(framing)
-        return finishEvent([])
+        return finishEvent([.responseHead(status: status)])
     }
 
     /// Body bytes of a streamed response; each call becomes one chunk.
@@ -238,6 +249,10 @@ struct ConnectionStateMachine {
     }
 
     // MARK: - Internals
+
+    private static func finalStatus(_ status: Int) -> Int {
+        (200...599).contains(status) ? status : 500
+    }
 
     private func slotIndex(_ id: UInt64) -> Int? {
         slots.firstIndex { $0.id == id }
@@ -314,7 +329,7 @@ struct ConnectionStateMachine {
         slot.state = .finished
         slot.out = ResponseEncoding.errorResponse(status: status, message: message, close: true)
         slots.append(slot)
-        return []
+        return [.responseHead(status: status)]
     }
 
     private mutating func closeActions(_ mode: CloseMode) -> [Action] {
@@ -360,8 +375,8 @@ struct ConnectionStateMachine {
         }
         guard phase != .closed else { return actions }
         let answerable = slots.contains { $0.delivered || $0.state == .finished }
-        if (phase == .draining || peerClosed) && !answerable && buffer.isEmpty {
-            return actions + closeActions(peerClosed ? .abort : .graceful)
+        if phase == .draining && !answerable && buffer.isEmpty {
+            return actions + closeActions(.graceful)
         }
         // Backpressure on the pipeline.
         let full = slots.count >= configuration.maxPipelinedRequests

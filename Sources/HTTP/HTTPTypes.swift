@@ -14,10 +14,12 @@ public struct HTTPRequest: Sendable {
     public let headers: [(name: String, value: String)]
     /// The decoded body (chunked framing removed).
     public let body: [UInt8]
+    /// The peer's address as `"host:port"` (IPv6 as `"[addr]:port"`), or nil when unknown.
+    public internal(set) var remoteAddress: String?
 
     public init(
         method: String, path: String, query: String? = nil, version: (major: Int, minor: Int) = (1, 1),
-        headers: [(name: String, value: String)] = [], body: [UInt8] = []
+        headers: [(name: String, value: String)] = [], body: [UInt8] = [], remoteAddress: String? = nil
     ) {
         self.method = method
         self.path = path
@@ -25,6 +27,7 @@ public struct HTTPRequest: Sendable {
         self.version = version
         self.headers = headers
         self.body = body
+        self.remoteAddress = remoteAddress
     }
 
     /// The value of the first header called `name` (compared case-insensitively), or nil.
@@ -58,16 +61,40 @@ public struct HTTPServerConfiguration: Sendable {
     public var retryAfterSeconds: Int = 1
     /// Requests parsed but not yet answered per connection; past it the server stops reading the socket until one finishes.
     public var maxPipelinedRequests: Int = 16
+    /// Bytes handed to the socket but not yet sent; past it the peer is not reading and the connection is closed.
+    public var maxPendingWriteBytes: Int = 64 * 1024 * 1024
     /// Listen backlog passed to `uv_listen`.
     public var backlog: Int = 128
-    /// Install SIGINT/SIGTERM handlers (on the loop) that call ``HTTPServer/shutdown(deadline:)`` with ``signalShutdownDeadline``.
-    public var handleSignals: Bool = false
-    /// Deadline used for shutdowns triggered by a signal.
-    public var signalShutdownDeadline: Duration = .seconds(10)
 
     public init(host: String = "127.0.0.1", port: Int = 0) {
         self.host = host
         self.port = port
+    }
+}
+
+/// A snapshot of the server's counters (``HTTPServer/metrics``). Counts are totals since start.
+public struct HTTPServerMetrics: Sendable, Equatable {
+    /// Client connections open now (not counting ones being turned away with 503).
+    public var openConnections = 0
+    /// Connections accepted and served since start.
+    public var acceptedConnections = 0
+    /// Connections turned away with 503 because ``HTTPServerConfiguration/maxConnections`` were open.
+    public var rejectedConnections = 0
+    /// Requests handed to the handler.
+    public var requests = 0
+    /// Response heads sent (or queued), by status code; includes the server's own 400/408/413/431/500/503.
+    public var responsesByStatus: [Int: Int] = [:]
+    /// Responses whose connection closed before they finished (their responders were cancelled).
+    public var cancelledResponses = 0
+    /// Bytes read from and handed to the sockets.
+    public var bytesReceived = 0
+    public var bytesSent = 0
+
+    public init() {}
+
+    /// Responses with a status in `range`, e.g. `500..<600`.
+    public func responses(in range: Range<Int>) -> Int {
+        responsesByStatus.reduce(0) { range.contains($1.key) ? $0 + $1.value : $0 }
     }
 }
 

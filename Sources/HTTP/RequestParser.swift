@@ -128,7 +128,9 @@ final class HTTPRequestParser {
             body.append(contentsOf: chunk)
             return 0
         }
-        headerBytes += n
+        // Count the ": " and CRLF of each field too, so a flood of tiny fields is measured by its wire size.
+        let startsField = span == .field && (lastWasValue || field.isEmpty)
+        headerBytes += n + (startsField ? 4 : 0)
         if headerBytes > maxHeaderBytes {
             limitError = .headersTooLarge(limit: maxHeaderBytes)
             return 1
@@ -162,10 +164,11 @@ final class HTTPRequestParser {
         let p = parser.pointee
         let isChunked = (UInt32(p.flags) & F_CHUNKED.rawValue) != 0
         let hasLength = (UInt32(p.flags) & F_CONTENTLENGTH.rawValue) != 0
-        if hasLength && p.content_length > UInt64(maxBodyBytes) {
+        if hasLength && p.content_length > UInt64(max(0, maxBodyBytes)) {
             limitError = .bodyTooLarge(limit: maxBodyBytes)
             return 1
         }
+        if hasLength { body.reserveCapacity(Int(p.content_length)) }
         let expect = headers.contains {
             $0.name.lowercased() == "expect" && $0.value.lowercased().trimmingSpaces == "100-continue"
         }

@@ -14,32 +14,6 @@ public struct HTTPClosureHandler: HTTPHandler {
     public func handle(_ request: HTTPRequest, responder: HTTPResponder) { body(request, responder) }
 }
 
-/// A value guarded by a lock.
-///
-/// `@unchecked Sendable`: every access to `value` happens inside `lock`, so sharing across threads is sound.
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-
-    init(_ value: Value) { self.value = value }
-
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
-}
-
-/// Work posted to the loop thread from any thread.
-enum LoopMessage: Sendable {
-    case respond(connection: UInt64, request: UInt64, status: Int, headers: [(String, String)], body: [UInt8])
-    case startStream(connection: UInt64, request: UInt64, status: Int, headers: [(String, String)])
-    case send(connection: UInt64, request: UInt64, bytes: [UInt8])
-    case finish(connection: UInt64, request: UInt64)
-    case abandon(connection: UInt64, request: UInt64)
-    case shutdown(deadline: Duration)
-}
-
 /// Answers one request, from any thread.
 ///
 /// Use either ``respond(status:headers:body:)`` once, or ``startStream(status:headers:)``, any number of
@@ -47,7 +21,8 @@ enum LoopMessage: Sendable {
 /// If the responder is released without finishing, the client gets a 500 (or, mid-stream, a closed connection).
 ///
 /// When the connection closes before the response is finished (client gone, timeout, shutdown deadline),
-/// ``isCancelled`` becomes true and the ``onCancel(_:)`` callbacks run once, on the loop thread: keep them short.
+/// ``isCancelled`` becomes true and the ``onCancel(_:)`` callbacks run once, on the loop thread: keep them short
+/// and do not block. Every method is safe to call at any time from any thread; after cancellation they do nothing.
 public final class HTTPResponder: Sendable {
     private enum Phase { case idle, streaming, done }
     private struct State {
@@ -117,7 +92,7 @@ public final class HTTPResponder: Sendable {
     /// Registers a callback run once when the response is cancelled; runs immediately if it already was.
     public func onCancel(_ callback: @escaping @Sendable () -> Void) {
         let runNow = state.withLock { s -> Bool in
-            if s.cancelled { return true }
+            if s.cancelled { return s.phase != .done }
             s.callbacks.append(callback)
             return false
         }
