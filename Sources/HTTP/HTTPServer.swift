@@ -49,6 +49,7 @@ public final class HTTPServer: Sendable {
 
     /// Binds and listens, then runs the loop on a new thread. Returns the bound port (the kernel's choice when
     /// the configured port is 0). Throws if the address is invalid or bind/listen fails; call at most once.
+    /// Sets SIGPIPE to ignored for the process (a write to a closed socket must be an error, not death).
     @discardableResult
     public func start() throws(HTTPError) -> Int {
         let first = state.withLock { s -> Bool in
@@ -56,6 +57,9 @@ public final class HTTPServer: Sendable {
             return !s.started
         }
         guard first else { throw .alreadyStarted }
+        // libuv writes with write(2), which raises SIGPIPE when the peer is gone; the error code is enough.
+        // Process-wide, as in every libuv server on Linux.
+        signal(SIGPIPE, SIG_IGN)
         let loop = try EventLoop(server: self)
         let port = loop.boundPort
         state.withLock {
