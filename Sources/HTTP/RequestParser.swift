@@ -49,6 +49,11 @@ final class HTTPRequestParser {
     private var output = ParseOutput()
     private var limitError: HTTPParseError?
     private var failed: HTTPParseError?
+    // Strict framing (see StrictFraming): body ranges of the current call, the current chunk's unread size.
+    private var framing = StrictFraming()
+    private var feedBase: UnsafeRawPointer?
+    private var bodyRanges: [(offset: Int, count: Int, endsChunk: Bool)] = []
+    private var chunkRemaining: UInt64?
 
     init(maxHeaderBytes: Int, maxBodyBytes: Int) {
         self.maxHeaderBytes = maxHeaderBytes
@@ -64,6 +69,7 @@ final class HTTPRequestParser {
         settings.pointee.on_header_value = { p, at, n in HTTPRequestParser.from(p).data(.value, at, n) }
         settings.pointee.on_headers_complete = { p in HTTPRequestParser.from(p).headersComplete() }
         settings.pointee.on_body = { p, at, n in HTTPRequestParser.from(p).data(.body, at, n) }
+        settings.pointee.on_chunk_header = { p in HTTPRequestParser.from(p).chunkHeader() }
         settings.pointee.on_message_complete = { p in HTTPRequestParser.from(p).messageComplete() }
     }
 
@@ -88,10 +94,19 @@ final class HTTPRequestParser {
         if let failed { throw failed }
         output = ParseOutput()
         guard let base = bytes.baseAddress, bytes.count > 0 else { return output }
+        feedBase = base
+        bodyRanges.removeAll(keepingCapacity: true)
         let n = http_parser_execute(
             parser, settings, base.assumingMemoryBound(to: CChar.self), bytes.count)
+        feedBase = nil
         output.consumed = n
         let errno = http_errno(rawValue: parser.pointee.http_errno)
+        if (errno == HPE_OK || errno == HPE_PAUSED) && !checkFraming(UnsafeRawBufferPointer(rebasing: bytes[..<n])) {
+            let error = HTTPParseError.malformed(
+                name: "HPE_STRICT", description: "bare CR or missing CRLF after chunk data")
+            failed = error
+            throw error
+        }
         if errno == HPE_PAUSED {
             // We paused after a complete message; unpause for the next call.
             http_parser_pause(parser, 0)
@@ -106,13 +121,24 @@ final class HTTPRequestParser {
         return output
     }
 
-    // MARK: - Callbacks (return 0 to continue, nonzero to abort with HPE_CB_*)
+    /// Runs the consumed bytes that were not body data through the strict framing check.
+    private func checkFraming(_ consumed: UnsafeRawBufferPointer) -> Bool {
+        var position = 0
+        for range in bodyRanges {
+            guard framing.check(UnsafeRawBufferPointer(rebasing: consumed[position..<range.offset])) else { return false }
+            if range.endsChunk { framing.chunkDataEnded() }
+            position = range.offset + range.count
+        }
+        return framing.check(UnsafeRawBufferPointer(rebasing: consumed[position...]))
+    }
+
+    // MARK: - Callbacks (return 0 to continue, nonzero to abort with HPE_CB_*; see headersComplete)
 
     private enum Span { case url, field, value, body }
 
     private func messageBegin() -> Int32 {
         url = []; field = []; value = []; lastWasValue = false
-        headers = []; body = []; headerBytes = 0
+        headers = []; body = []; headerBytes = 0; chunkRemaining = nil
         inMessage = true
         return 0
     }
@@ -126,6 +152,13 @@ final class HTTPRequestParser {
                 return 1
             }
             body.append(contentsOf: chunk)
+            var endsChunk = false
+            if let remaining = chunkRemaining {
+                let left = remaining - min(remaining, UInt64(n))
+                endsChunk = left == 0
+                chunkRemaining = endsChunk ? nil : left
+            }
+            if let feedBase { bodyRanges.append((feedBase.distance(to: UnsafeRawPointer(at)), n, endsChunk)) }
             return 0
         }
         // Count the ": " and CRLF of each field too, so a flood of tiny fields is measured by its wire size.
@@ -138,7 +171,7 @@ final class HTTPRequestParser {
         switch span {
         case .url: url.append(contentsOf: chunk)
         case .field:
-            if lastWasValue { flushHeader() }
+            if lastWasValue && !flushHeader() { return 1 }
             field.append(contentsOf: chunk)
             lastWasValue = false
         case .value:
@@ -149,24 +182,45 @@ final class HTTPRequestParser {
         return 0
     }
 
-    private func flushHeader() {
+    /// Appends the field in progress; false (with `limitError` set) if its name is not a token.
+    private func flushHeader() -> Bool {
         if !field.isEmpty || !value.isEmpty {
-            headers.append((String(decoding: field, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+            // Lenient http_parser builds accept e.g. spaces in names ("Transfer-Encoding :"); RFC 9112 §5.1 does not.
+            guard ResponseEncoding.isToken(String(decoding: field, as: UTF8.self)) else {
+                limitError = .malformed(
+                    name: "HPE_INVALID_HEADER_TOKEN",
+                    description: "invalid header name '\(String(decoding: field.prefix(64), as: UTF8.self))'")
+                return false
+            }
+            // http_parser drops leading whitespace of a value; trailing whitespace is not part of it either (RFC 9110 §5.5).
+            var end = value.count
+            while end > 0 && (value[end - 1] == 32 || value[end - 1] == 9) { end -= 1 }
+            headers.append((String(decoding: field, as: UTF8.self), String(decoding: value[..<end], as: UTF8.self)))
         }
         field = []; value = []
         lastWasValue = false
+        return true
+    }
+
+    private func chunkHeader() -> Int32 {
+        // http_parser stores the size of the chunk that starts here in content_length.
+        let size = parser.pointee.content_length
+        chunkRemaining = size == 0 ? nil : size
+        return 0
     }
 
     private var requestHead: RequestHead?
 
+    /// Returns 0 to read the body, -1 to fail. (1 and 2 are not errors here: they tell http_parser to skip
+    /// the body, which would parse the body bytes as the next request.)
     private func headersComplete() -> Int32 {
-        flushHeader()
+        guard flushHeader() else { return -1 }
         let p = parser.pointee
         let isChunked = (UInt32(p.flags) & F_CHUNKED.rawValue) != 0
         let hasLength = (UInt32(p.flags) & F_CONTENTLENGTH.rawValue) != 0
         if hasLength && p.content_length > UInt64(max(0, maxBodyBytes)) {
             limitError = .bodyTooLarge(limit: maxBodyBytes)
-            return 1
+            return -1
         }
         if hasLength { body.reserveCapacity(Int(p.content_length)) }
         let expect = headers.contains {
@@ -184,7 +238,7 @@ final class HTTPRequestParser {
     }
 
     private func messageComplete() -> Int32 {
-        flushHeader()  // trailers
+        guard flushHeader() else { return 1 }  // trailers
         let (path, query) = splitTarget(url)
         let p = parser.pointee
         output.request = HTTPRequest(
