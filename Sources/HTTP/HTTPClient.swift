@@ -273,7 +273,13 @@ public final class HTTPClient {
         while true {
             if let event = takeEvent() { return event }
             guard let part = try readBodyPart() else {
-                // A final event without its blank line is dropped, as browsers do.
+                // The body ended: a last CR was a line end after all. A final event without its blank line is
+                // dropped, as browsers do.
+                if eventBuffer.last == 13 {
+                    eventBuffer.append(10)
+                    if let event = takeEvent() { return event }
+                }
+                eventBuffer = []
                 return nil
             }
             eventBuffer += part
@@ -297,21 +303,29 @@ public final class HTTPClient {
 
     private var available: Int { buffer.count - start }
 
-    /// Parses one complete event from `eventBuffer`, if a blank line has arrived. Lines end with LF or CRLF.
+    /// Parses one complete event from `eventBuffer`, if a blank line has arrived. Lines end with LF, CR or CRLF.
     private func takeEvent() -> ServerSentEvent? {
         while true {
             var lines: [String] = []
             var lineStart = 0
             var end: Int?
-            for i in eventBuffer.indices where eventBuffer[i] == 10 {
-                var lineEnd = i
-                if lineEnd > lineStart && eventBuffer[lineEnd - 1] == 13 { lineEnd -= 1 }
-                if lineEnd == lineStart {
-                    end = i + 1
+            var i = 0
+            let count = eventBuffer.count
+            while i < count {
+                let b = eventBuffer[i]
+                guard b == 10 || b == 13 else {
+                    i += 1
+                    continue
+                }
+                if b == 13 && i + 1 == count { break }  // CR last: an LF may follow in the next part
+                let line = eventBuffer[lineStart..<i]
+                i += (b == 13 && eventBuffer[i + 1] == 10) ? 2 : 1
+                lineStart = i
+                if line.isEmpty {
+                    end = i
                     break
                 }
-                lines.append(String(decoding: eventBuffer[lineStart..<lineEnd], as: UTF8.self))
-                lineStart = i + 1
+                lines.append(String(decoding: line, as: UTF8.self))
             }
             guard let end else { return nil }
             eventBuffer.removeFirst(end)

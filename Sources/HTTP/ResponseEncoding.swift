@@ -120,15 +120,35 @@ public struct ServerSentEvent: Sendable, Equatable {
         self.id = id
     }
 
-    /// The wire form, ending with the blank line that dispatches the event.
+    /// The wire form, ending with the blank line that dispatches the event. Each line of `data` (split at LF, CR
+    /// or CRLF, as the receiver will split it) becomes a `data:` field; line breaks in `event` and `id` are dropped.
     public var encoded: [UInt8] {
-        var out = ""
-        if let event { out += "event: \(event.filter { $0 != "\n" && $0 != "\r" })\n" }
-        if let id { out += "id: \(id.filter { $0 != "\n" && $0 != "\r" })\n" }
-        for line in data.split(separator: "\n", omittingEmptySubsequences: false) {
-            out += "data: \(line)\n"
+        var out: [UInt8] = []
+        if let event { out += Array("event: ".utf8) + Self.singleLine(event) + [10] }
+        if let id { out += Array("id: ".utf8) + Self.singleLine(id) + [10] }
+        for line in Self.lines(data) { out += Array("data: ".utf8) + line + [10] }
+        out.append(10)
+        return out
+    }
+
+    private static func singleLine(_ s: String) -> [UInt8] {
+        s.utf8.filter { $0 != 10 && $0 != 13 && $0 != 0 }
+    }
+
+    private static func lines(_ s: String) -> [ArraySlice<UInt8>] {
+        let bytes = Array(s.utf8)
+        var out: [ArraySlice<UInt8>] = []
+        var start = 0
+        var i = 0
+        while i < bytes.count {
+            if bytes[i] == 10 || bytes[i] == 13 {
+                out.append(bytes[start..<i])
+                if bytes[i] == 13 && i + 1 < bytes.count && bytes[i + 1] == 10 { i += 1 }
+                start = i + 1
+            }
+            i += 1
         }
-        out += "\n"
-        return Array(out.utf8)
+        out.append(bytes[start...])
+        return out
     }
 }

@@ -253,10 +253,16 @@ final class ServerIntegrationTests: XCTestCase {
         let responder = try XCTUnwrap(probe.held.first)
         DispatchQueue.global().async {
             responder.send(ServerSentEvent(data: "second", event: "delta", id: "7"))
+            responder.send(ServerSentEvent(data: "multi\nline\r\ndata\rend", event: "a\r\nb"))
+            responder.send(Array(": a comment\r\ndata: raw\r\rdata: cr\r\r".utf8))
             responder.finish()
         }
         let second = try XCTUnwrap(try c.readEvent())
         XCTAssertEqual(second, ServerSentEvent(data: "second", event: "delta", id: "7"))
+        // Every line break style becomes one LF between data lines (WHATWG: lines joined with LF).
+        XCTAssertEqual(try c.readEvent(), ServerSentEvent(data: "multi\nline\ndata\nend", event: "ab"))
+        XCTAssertEqual(try c.readEvent(), ServerSentEvent(data: "raw"))
+        XCTAssertEqual(try c.readEvent(), ServerSentEvent(data: "cr"))
         XCTAssertNil(try c.readEvent())
     }
 
