@@ -1,0 +1,74 @@
+import Foundation
+import Tensor
+
+extension LlamaModel {
+    /// Causal grouped-query attention for every sequence of the batch over its KV cache
+    /// (which already holds this step's keys and values). `q` is `[n, qDim]`, `out` `[n, qDim]`.
+    func attention(layer l: Int, q: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, batch: Batch, ws: Workspace) {
+        let c = config
+        // Runs: maximal row ranges of one sequence.
+        var runs: [Range<Int>] = []
+        var start = 0
+        for i in 1...batch.count where i == batch.count || batch.caches[i] !== batch.caches[start] {
+            runs.append(start..<i)
+            start = i
+        }
+        let scale = 1 / Float(c.headDim).squareRoot()
+
+        // Small runs (decode tokens, short chunks): one work unit per (run, head), spread over the pool.
+        let small = runs.filter { $0.count < 8 }
+        if !small.isEmpty {
+            let maxKeys = small.map { batch.positions[$0.upperBound - 1] + 1 }.max()!
+            let units = small.count * c.headCount
+            let scratch = ws.buffer(.scores, units * maxKeys)
+            pool.parallelFor(units) { u in
+                let run = small[u / c.headCount]
+                let h = u % c.headCount
+                let g = h / (c.headCount / c.kvHeadCount)
+                let cache = batch.caches[run.lowerBound]
+                let kBase = UnsafePointer(cache.k[l]) + g * c.headDim
+                let vBase = UnsafePointer(cache.v[l]) + g * c.headDim
+                let s = scratch + u * maxKeys
+                for row in run {
+                    let keys = batch.positions[row] + 1
+                    let qh = UnsafePointer(q + row * c.qDim + h * c.headDim)
+                    for t in 0..<keys { s[t] = Kernels.dot(qh, kBase + t * c.kvDim, count: c.headDim) * scale }
+                    Kernels.softmax(s, count: keys)
+                    let o = out + row * c.qDim + h * c.headDim
+                    o.initialize(repeating: 0, count: c.headDim)
+                    for t in 0..<keys { Kernels.axpy(s[t], vBase + t * c.kvDim, o, count: c.headDim) }
+                }
+            }
+        }
+
+        // Long runs (prefill chunks): per (run, head), two sgemm with a masked softmax between.
+        let long = runs.filter { $0.count >= 8 }
+        if long.isEmpty { return }
+        let maxScores = long.map { $0.count * (batch.positions[$0.upperBound - 1] + 1) }.max()!
+        let scratch = ws.buffer(.scores, maxScores * pool.threadCount)
+        pool.parallelFor(long.count * c.headCount) { u, thread in
+            let run = long[u / c.headCount]
+            let h = u % c.headCount
+            let g = h / (c.headCount / c.kvHeadCount)
+            let m = run.count
+            let p0 = batch.positions[run.lowerBound]
+            let keys = p0 + m
+            let cache = batch.caches[run.lowerBound]
+            let s = scratch + thread * maxScores
+            // s[m, keys] = scale · Q_h[m, hd] · K_g[keys, hd]ᵀ
+            BLAS.sgemm(m: m, n: keys, k: c.headDim, alpha: scale,
+                       a: q + run.lowerBound * c.qDim + h * c.headDim, lda: c.qDim,
+                       b: cache.k[l] + g * c.headDim, ldb: c.kvDim, transposeB: true, c: s, ldc: keys)
+            for i in 0..<m {
+                let row = s + i * keys
+                let visible = p0 + i + 1
+                Kernels.softmax(row, count: visible)
+                if visible < keys { (row + visible).initialize(repeating: 0, count: keys - visible) }
+            }
+            // out_h[m, hd] = s[m, keys] · V_g[keys, hd]
+            BLAS.sgemm(m: m, n: c.headDim, k: keys, a: s, lda: keys,
+                       b: cache.v[l] + g * c.headDim, ldb: c.kvDim, transposeB: false,
+                       c: out + run.lowerBound * c.qDim + h * c.headDim, ldc: c.qDim)
+        }
+    }
+}

@@ -1,0 +1,146 @@
+import GGUF
+import Tensor
+
+/// A weight matrix `[rows = out features, cols = in features]`, row-major: either quantized
+/// blocks inside the memory-mapped GGUF (the base model: no copy, so loading touches no
+/// fresh memory) or owned f32 values (merged adapters, tiny test models).
+///
+/// `@unchecked Sendable`: the storage is written once while loading and only read after.
+public final class WeightMatrix: @unchecked Sendable {
+    public enum Storage {
+        /// ggml blocks of `type`, `rowBytes` per row; `owner` keeps the mapping alive.
+        case quantized(type: GGMLType, blocks: UnsafeRawPointer, rowBytes: Int, owner: AnyObject)
+        /// f32 values, `[rows, cols]`.
+        case f32(UnsafeMutableBufferPointer<Float>)
+    }
+
+    public let rows: Int
+    public let cols: Int
+    public let storage: Storage
+
+    /// A matrix that owns a copy of `values` (row-major `[rows, cols]`).
+    public init(rows: Int, cols: Int, copying values: [Float]) {
+        precondition(values.count == rows * cols, "WeightMatrix: \(values.count) values for [\(rows), \(cols)]")
+        let buf = UnsafeMutableBufferPointer<Float>.allocate(capacity: rows * cols)
+        _ = buf.initialize(from: values)
+        self.rows = rows
+        self.cols = cols
+        storage = .f32(buf)
+    }
+
+    /// A GGUF tensor stored `[ne0 = cols, ne1 = rows]`, used in place.
+    public init(file: GGUFFile, tensor info: GGUFTensorInfo) throws(LlamaError) {
+        guard info.shape.count == 2 else { throw LlamaError("tensor '\(info.name)' is not a matrix: shape \(info.shape)") }
+        guard info.type.canDequantize else {
+            throw LlamaError("tensor '\(info.name)' has type \(info.type); supported: f32, f16, bf16, q4_0, q4_1, q8_0")
+        }
+        cols = info.shape[0]
+        rows = info.shape[1]
+        storage = .quantized(type: info.type, blocks: file.data(of: info).baseAddress!,
+                             rowBytes: info.byteCount / rows, owner: file)
+    }
+
+    deinit {
+        if case .f32(let buf) = storage { buf.deallocate() }
+    }
+
+    /// Bytes of weight data (what one full pass over the matrix reads).
+    public var byteCount: Int {
+        switch storage {
+        case .quantized(_, _, let rowBytes, _): rows * rowBytes
+        case .f32: rows * cols * 4
+        }
+    }
+
+    /// Writes rows `range` as f32 into `out` (`[range.count, cols]`).
+    public func dequantizeRows(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        switch storage {
+        case .quantized(let type, let blocks, let rowBytes, _):
+            Dequantize.run(blocks + range.lowerBound * rowBytes, type: type, count: range.count * cols, into: out)
+        case .f32(let buf):
+            out.update(from: buf.baseAddress! + range.lowerBound * cols, count: range.count * cols)
+        }
+    }
+
+    /// The whole matrix as f32, `[rows, cols]`.
+    public func dense() -> [Float] {
+        [Float](unsafeUninitializedCapacity: rows * cols) { buf, n in
+            dequantizeRows(0..<rows, into: buf.baseAddress!)
+            n = rows * cols
+        }
+    }
+
+    /// Σ_c W[row, c] · x[c].
+    @inline(__always)
+    func dot(row: Int, _ x: UnsafePointer<Float>) -> Float {
+        switch storage {
+        case .quantized(let type, let blocks, let rowBytes, _):
+            let p = blocks + row * rowBytes
+            switch type {
+            case .q4_1: return QuantizedDot.q4_1(p, x, blocks: cols / 32)
+            case .q8_0: return QuantizedDot.q8_0(p, x, blocks: cols / 32)
+            case .q4_0: return QuantizedDot.q4_0(p, x, blocks: cols / 32)
+            case .f16: return QuantizedDot.f16(p, x, count: cols)
+            case .f32: return Kernels.dot(p.assumingMemoryBound(to: Float.self), x, count: cols)
+            default:
+                var tmp = [Float](repeating: 0, count: cols)
+                return tmp.withUnsafeMutableBufferPointer { t in
+                    Dequantize.run(p, type: type, count: cols, into: t.baseAddress!)
+                    return Kernels.dot(t.baseAddress!, x, count: cols)
+                }
+            }
+        case .f32(let buf):
+            return Kernels.dot(buf.baseAddress! + row * cols, x, count: cols)
+        }
+    }
+}
+
+/// Matrix products over a thread pool. BLAS runs single-threaded inside each work unit:
+/// the pool, not OpenBLAS, splits the work, so quantized tiles can be dequantized in parallel.
+public final class MatmulRunner: @unchecked Sendable {
+    public let pool: ThreadPool
+    static let tileRows = 64
+    static let smallBatch = 4
+    private var scratch: [UnsafeMutablePointer<Float>]
+    private let scratchCapacity: Int
+
+    /// `maxCols`: the widest matrix this runner will see.
+    public init(pool: ThreadPool, maxCols: Int) {
+        self.pool = pool
+        scratchCapacity = Self.tileRows * maxCols
+        scratch = (0..<pool.threadCount).map { _ in .allocate(capacity: Self.tileRows * maxCols) }
+    }
+
+    deinit { for s in scratch { s.deallocate() } }
+
+    /// output[n, rows] = input[n, cols] · Wᵀ
+    public func matmul(_ w: WeightMatrix, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, n: Int) {
+        if n == 0 || w.rows == 0 { return }
+        if n <= Self.smallBatch {
+            // Memory-bound: stream each weight row once, dot it with every input row.
+            let chunk = 32
+            pool.parallelFor((w.rows + chunk - 1) / chunk) { c in
+                for row in c * chunk..<min(w.rows, (c + 1) * chunk) {
+                    for i in 0..<n { output[i * w.rows + row] = w.dot(row: row, input + i * w.cols) }
+                }
+            }
+            return
+        }
+        precondition(w.cols * Self.tileRows <= scratchCapacity, "MatmulRunner: matrix wider than maxCols")
+        let tiles = (w.rows + Self.tileRows - 1) / Self.tileRows
+        pool.parallelFor(tiles) { t, thread in
+            let r0 = t * Self.tileRows
+            let r1 = min(w.rows, r0 + Self.tileRows)
+            let tile: UnsafePointer<Float>
+            if case .f32(let buf) = w.storage {
+                tile = UnsafePointer(buf.baseAddress! + r0 * w.cols)
+            } else {
+                w.dequantizeRows(r0..<r1, into: scratch[thread])
+                tile = UnsafePointer(scratch[thread])
+            }
+            // output[n, r0..<r1] = input[n, cols] · tile[r1-r0, cols]ᵀ
+            BLAS.sgemm(m: n, n: r1 - r0, k: w.cols, a: input, lda: w.cols, b: tile, ldb: w.cols,
+                       transposeB: true, c: output + r0, ldc: w.rows)
+        }
+    }
+}

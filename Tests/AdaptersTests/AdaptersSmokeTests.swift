@@ -1,3 +1,0 @@
-import XCTest
-@testable import Adapters
-final class AdaptersSmokeTests: XCTestCase { func testNothing() {} }

@@ -1,3 +1,0 @@
-import XCTest
-@testable import Tokenizer
-final class TokenizerSmokeTests: XCTestCase { func testNothing() {} }
