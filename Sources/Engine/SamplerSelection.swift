@@ -8,7 +8,7 @@
 /// `ids` and `logits` views used by the selection routines. Not `Sendable`: lives inside one call.
 struct RankedIDs {
     let ids: UnsafeMutableBufferPointer<Int32>  // [count] candidate token ids, permuted in place
-    let logits: UnsafeMutableBufferPointer<Float>  // [vocab]
+    let logits: UnsafeBufferPointer<Float>  // [vocab], read only
 
     @inline(__always)
     func ranksBefore(_ a: Int32, _ b: Int32) -> Bool {
