@@ -40,9 +40,8 @@ public final class APIServer: HTTPHandler, @unchecked Sendable {
         model = try LlamaModel(path: modelPath, threads: configuration.threads)
         tokenizer = try Tokenizer(gguf: file)
         template = try ChatTemplate(gguf: file, tokenizer: tokenizer)
-        let name = file.string("general.name").flatMap { $0.isEmpty ? nil : $0 }
-            ?? URL(fileURLWithPath: modelPath).deletingPathExtension().lastPathComponent
-        modelID = name
+        // Like llama.cpp's server: the model's id is its file name; "base" is accepted too.
+        modelID = URL(fileURLWithPath: modelPath).deletingPathExtension().lastPathComponent
         var engineConfig = EngineConfiguration(tokenBudget: configuration.batchTokenBudget,
                                                maxRunningSequences: configuration.maxRunningSequences,
                                                maxQueuedRequests: configuration.maxQueuedRequests)
@@ -52,17 +51,19 @@ public final class APIServer: HTTPHandler, @unchecked Sendable {
                                      ("seconds", .number(Date().timeIntervalSince(t0))),
                                      ("context", JSONValue(engine.contextLength)), ("threads", JSONValue(configuration.threads))])
 
-        var roots = [configuration.adaptersDirectory] + configuration.adapterRoots
-        roots = roots.filter { FileManager.default.fileExists(atPath: $0) }
+        func absolute(_ p: String) -> String { URL(fileURLWithPath: p).standardizedFileURL.path }
+        let adaptersDirectory = absolute(configuration.adaptersDirectory)
+        let roots = ([adaptersDirectory] + configuration.adapterRoots.map(absolute))
+            .filter { FileManager.default.fileExists(atPath: $0) }
         registry = try AdapterRegistry(model: model, roots: roots,
                                        residentBudget: configuration.adapterMemoryBudgetMB << 20)
         access = AccessControl(apiKeys: configuration.apiKeys, adminKeys: configuration.adminKeys)
-        if FileManager.default.fileExists(atPath: configuration.adaptersDirectory) {
-            for result in try registry.scan(directory: configuration.adaptersDirectory) {
+        if FileManager.default.fileExists(atPath: adaptersDirectory) {
+            for result in try registry.scan(directory: adaptersDirectory) {
                 switch result.outcome {
                 case .success(let info):
                     logger.info("adapter registered", [("name", .string(info.name)), ("rank", JSONValue(info.rank)),
-                                                       ("targets", .string(info.targets.map(\.rawValue).sorted().joined(separator: ",")))])
+                                                       ("targets", .string(info.targets.sorted().joined(separator: ",")))])
                 case .failure(let error):
                     logger.warning("adapter skipped", [("path", .string(result.path)), ("error", .string(error.description))])
                 }
@@ -167,10 +168,11 @@ public final class APIServer: HTTPHandler, @unchecked Sendable {
                 modelName = r.model; selections = r.lora; stream = r.stream; includeUsage = r.includeUsage
                 maxTokens = r.maxTokens; sampling = r.sampling
                 do {
-                    prompt = try template.encode(messages: r.messages.map { ChatTemplate.Message(role: $0.role.rawValue, content: $0.content) },
+                    prompt = try template.encode(messages: r.messages.map { ChatTemplate.message($0.role.rawValue, $0.content) },
                                                  addGenerationPrompt: true)
                 } catch {
-                    throw OpenAIError.invalidRequest("The chat template refused the conversation: \(error.message)", param: "messages")
+                    throw OpenAIError.invalidRequest("The chat template refused the conversation: \(error.message)", param: "messages",
+                                                     code: "template_error")
                 }
             case .text:
                 let r = try CompletionRequest(body: request.body)
@@ -360,7 +362,7 @@ public final class APIServer: HTTPHandler, @unchecked Sendable {
         [
             "name": .string(info.name), "object": "adapter", "path": .string(info.path), "format": .string(info.format.rawValue),
             "rank": JSONValue(info.rank), "alpha": .number(info.alpha), "scale": .number(Double(info.scale)),
-            "targets": .array(info.targets.map(\.rawValue).sorted().map { .string($0) }),
+            "targets": .array(info.targets.sorted().map { .string($0) }),
             "size_bytes": JSONValue(info.sizeBytes), "resident": .bool(info.resident), "merged": .bool(info.merged),
             "requests_served": JSONValue(info.requestsServed), "parent": .string(modelID),
         ]

@@ -25,8 +25,8 @@ public final class Logger: Sendable {
         var line = JSONValue.object(object).serialized()
         line.append(0x0A)
         lock.lock()
-        line.withUnsafeBufferPointer { _ = fwrite($0.baseAddress, 1, $0.count, stderr) }
-        fflush(stderr)
+        // One write(2) per line, so lines from several threads never interleave.
+        line.withUnsafeBufferPointer { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
         lock.unlock()
     }
 
