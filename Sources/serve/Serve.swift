@@ -10,6 +10,7 @@ struct Serve: AsyncParsableCommand {
         subcommands: [
             ServerCommand.self,
             BenchCommand.self,
+            MergeCommand.self,
         ],
         defaultSubcommand: ServerCommand.self)
 }
