@@ -49,6 +49,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Llama", "Tokenizer", "GGUF", "Adapters", "TestSupport"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
         .testTarget(name: "OpenAITests", dependencies: ["OpenAI", "JSON"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "HTTP", "JSON", "Adapters", "TestSupport"]),
         .target(name: "TestSupport", dependencies: ["GGUF"], path: "Tests/TestSupport"),
     ]
 )
