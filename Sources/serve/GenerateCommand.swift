@@ -3,23 +3,25 @@ import ArgumentParser
 import Engine
 import Foundation
 import GGUF
+import Jinja
 import Llama
 import Tokenizer
 
-/// `serve generate --raw --prompt "…"` or `serve generate --token-ids 1,2,3`: one completion through the Engine
-/// (the server's code path), streamed to stdout; prompt and generation speed on stderr.
-///
-/// Rendering `--prompt` through the model's chat template (and `--messages`) is not available in this build:
-/// the Tokenizer module has no ChatTemplate yet, so the prompt text is sent as is (`--raw`).
+/// `serve generate --prompt "…"`: one completion through the Engine (the server's code path), streamed to
+/// stdout; prompt and generation speed on stderr. The prompt is one user message rendered by the model's chat
+/// template; `--messages` gives a whole conversation, `--raw` sends the text as is, `--token-ids` gives ids.
 struct GenerateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate", abstract: "Generate one completion through the engine and stream it to stdout.")
 
-    @Option(help: "Prompt text (with --raw: sent as is; special tokens like <|im_start|> are recognised).")
+    @Option(help: "Prompt text: one user message, rendered by the model's chat template.")
     var prompt: String?
 
-    @Flag(help: "Send --prompt as is, without a chat template (required in this build).")
+    @Flag(help: "Send --prompt as is, without the chat template (special tokens like <|im_start|> are recognised).")
     var raw = false
+
+    @Option(help: #"A conversation as a JSON array, e.g. '[{"role":"user","content":"Hi"}]', rendered by the chat template."#)
+    var messages: String?
 
     @Option(name: .customLong("token-ids"), help: "The prompt as comma-separated token ids, instead of --prompt.")
     var tokenIDs: String?
@@ -70,7 +72,10 @@ struct GenerateCommand: AsyncParsableCommand {
     var loraScale: Float = 1
 
     func validate() throws {
-        guard (prompt == nil) != (tokenIDs == nil) else { throw ValidationError("give exactly one of --prompt and --token-ids") }
+        guard [prompt != nil, messages != nil, tokenIDs != nil].filter({ $0 }).count == 1 else {
+            throw ValidationError("give exactly one of --prompt, --messages and --token-ids")
+        }
+        if raw && prompt == nil { throw ValidationError("--raw applies to --prompt only") }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1…256") }
         guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
         guard temperature.isFinite, temperature >= 0 else { throw ValidationError("--temperature must be ≥ 0") }
@@ -95,7 +100,7 @@ struct GenerateCommand: AsyncParsableCommand {
             throw CommandError("cannot load \(path): \(error)")
         }
 
-        let ids = try promptIDs(tokenizer)
+        let ids = try promptIDs(tokenizer, modelPath: path)
         var adapters: [ScaledAdapter] = []
         for adapterPath in lora {
             let name = URL(fileURLWithPath: adapterPath).deletingPathExtension().lastPathComponent
@@ -144,7 +149,7 @@ struct GenerateCommand: AsyncParsableCommand {
         if case .error(let message) = summary.outcome { throw CommandError("generation failed: \(message)") }
     }
 
-    private func promptIDs(_ tokenizer: Tokenizer) throws -> [Int32] {
+    private func promptIDs(_ tokenizer: Tokenizer, modelPath: String) throws -> [Int32] {
         if let tokenIDs {
             var ids: [Int32] = []
             for part in tokenIDs.split(separator: ",", omittingEmptySubsequences: false) {
@@ -154,12 +159,28 @@ struct GenerateCommand: AsyncParsableCommand {
             }
             return ids
         }
-        guard raw else {
-            throw CommandError("chat-template rendering is not available in this build (no ChatTemplate in the Tokenizer module); pass --raw to send the prompt as is")
+        if raw, let prompt {
+            var ids = tokenizer.encode(prompt, parseSpecial: true)
+            if tokenizer.addsBOS, let bos = tokenizer.bos { ids.insert(bos, at: 0) }
+            return ids
         }
-        var ids = tokenizer.encode(prompt ?? "", parseSpecial: true)
-        if tokenizer.addsBOS, let bos = tokenizer.bos { ids.insert(bos, at: 0) }
-        return ids
+        let conversation: [Value]
+        if let messages {
+            let parsed: Value
+            do { parsed = try Value(jsonText: messages) } catch { throw CommandError("--messages is not valid JSON: \(error)") }
+            guard case .array(let list) = parsed else { throw CommandError("--messages must be a JSON array of messages") }
+            conversation = list
+        } else {
+            conversation = [ChatTemplate.message("user", prompt ?? "")]
+        }
+        do {
+            let template = try ChatTemplate(gguf: try GGUFFile(path: modelPath), tokenizer: tokenizer)
+            return try template.encode(messages: conversation)
+        } catch let error as ChatTemplateError {
+            throw CommandError("\(error.description)\(prompt != nil ? " (use --raw to send the prompt as is)" : "")")
+        } catch {
+            throw CommandError("cannot read \(modelPath): \(error)")
+        }
     }
 
     private func report(_ s: GenerationSummary) {
