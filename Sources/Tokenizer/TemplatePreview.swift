@@ -24,8 +24,8 @@ public enum TemplatePreview {
             throw .invalidInput("variable '\(assignment)' is not of the form name=value")
         }
         let name = String(assignment[..<equals])
-        guard !name.isEmpty, name.unicodeScalars.allSatisfy({ $0 == "_" || $0.properties.isAlphabetic || ("0"..."9").contains($0) }),
-              !("0"..."9").contains(name.unicodeScalars.first!) else {
+        guard let first = name.unicodeScalars.first, !("0"..."9").contains(first),
+              name.unicodeScalars.allSatisfy({ $0 == "_" || $0.properties.isAlphabetic || ("0"..."9").contains($0) }) else {
             throw .invalidInput("variable name '\(name)' is not an identifier")
         }
         let text = String(assignment[assignment.index(after: equals)...])

@@ -95,6 +95,30 @@ final class ChatTemplateTests: XCTestCase {
         }
     }
 
+    func testSpansWithQwenTemplate() throws {
+        // Qwen 2.5's ChatML template uses <|im_start|>/<|im_end|>, which SmolLM2's vocabulary has.
+        let source = try String(contentsOf: TestPaths.referenceFile("chat_templates/templates/Qwen-Qwen2.5-7B-Instruct.jinja"), encoding: .utf8)
+        let tokenizer = try defaultTokenizer()
+        let chat = try ChatTemplate(source: source, tokenizer: tokenizer)
+        let messages = [ChatTemplate.message("user", "2+2?"), ChatTemplate.message("assistant", "4"),
+                        ChatTemplate.message("user", "3+3?"), ChatTemplate.message("assistant", "6")]
+        let supervised = try chat.supervisedSpans(messages: messages)
+        let imEnd = try XCTUnwrap(tokenizer.specialTokenID("<|im_end|>"))
+        XCTAssertEqual(supervised.spans.map { Array(supervised.ids[$0]) }, [tokenizer.encode("4") + [imEnd], tokenizer.encode("6") + [imEnd]])
+    }
+
+    func testTemplateThatRewritesEarlierTurnsCannotBeAligned() throws {
+        // Renders "LAST" before the final message, so the conversation through an earlier
+        // assistant turn is not a prefix of the whole conversation.
+        let chat = try ChatTemplate(source: "{% for m in messages %}{% if loop.last %}LAST{% endif %}{{ m.content }}{% endfor %}",
+                                    tokenizer: try defaultTokenizer())
+        let messages = [ChatTemplate.message("user", "a"), ChatTemplate.message("assistant", "b"), ChatTemplate.message("user", "c")]
+        XCTAssertThrowsError(try chat.supervisedSpans(messages: messages)) { error in
+            guard case .unalignedTurn(let index, _) = error as? ChatTemplateError else { return XCTFail("\(error)") }
+            XCTAssertEqual(index, 1)
+        }
+    }
+
     // MARK: - Special-token text in content
 
     func testSpecialTokenTextInContentStaysPlainText() throws {
