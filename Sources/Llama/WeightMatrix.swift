@@ -70,27 +70,38 @@ public final class WeightMatrix: @unchecked Sendable {
         }
     }
 
-    /// Σ_c W[row, c] · x[c].
+    /// How activations must be prepared for `dot` (nil: used as they are).
+    var dotLayout: QuantizedDot.Layout? {
+        guard case .quantized(let type, _, _, _) = storage else { return nil }
+        switch type {
+        case .q4_0, .q4_1: return .nibbles
+        case .q8_0: return .bytes
+        default: return nil
+        }
+    }
+
+    /// Σ_c W[row, c] · x[c], where `xp`/`sums` are `x` prepared for `dotLayout` (or `x` itself
+    /// when that is nil).
     @inline(__always)
-    func dot(row: Int, _ x: UnsafePointer<Float>) -> Float {
+    func dot(row: Int, _ xp: UnsafePointer<Float>, _ sums: UnsafePointer<Float>) -> Float {
         switch storage {
         case .quantized(let type, let blocks, let rowBytes, _):
             let p = blocks + row * rowBytes
             switch type {
-            case .q4_1: return QuantizedDot.q4_1(p, x, blocks: cols / 32)
-            case .q8_0: return QuantizedDot.q8_0(p, x, blocks: cols / 32)
-            case .q4_0: return QuantizedDot.q4_0(p, x, blocks: cols / 32)
-            case .f16: return QuantizedDot.f16(p, x, count: cols)
-            case .f32: return Kernels.dot(p.assumingMemoryBound(to: Float.self), x, count: cols)
+            case .q4_1: return QuantizedDot.q4_1(p, xp, sums, blocks: cols / 32)
+            case .q8_0: return QuantizedDot.q8_0(p, xp, sums, blocks: cols / 32)
+            case .q4_0: return QuantizedDot.q4_0(p, xp, sums, blocks: cols / 32)
+            case .f16: return QuantizedDot.f16(p, xp, count: cols)
+            case .f32: return Kernels.dot(p.assumingMemoryBound(to: Float.self), xp, count: cols)
             default:
                 var tmp = [Float](repeating: 0, count: cols)
                 return tmp.withUnsafeMutableBufferPointer { t in
                     Dequantize.run(p, type: type, count: cols, into: t.baseAddress!)
-                    return Kernels.dot(t.baseAddress!, x, count: cols)
+                    return Kernels.dot(t.baseAddress!, xp, count: cols)
                 }
             }
         case .f32(let buf):
-            return Kernels.dot(buf.baseAddress! + row * cols, x, count: cols)
+            return Kernels.dot(buf.baseAddress! + row * cols, xp, count: cols)
         }
     }
 }
@@ -103,25 +114,48 @@ public final class MatmulRunner: @unchecked Sendable {
     static let smallBatch = 4
     private var scratch: [UnsafeMutablePointer<Float>]
     private let scratchCapacity: Int
+    // Activations prepared for the quantized dot kernels: [smallBatch, maxCols] and block sums.
+    private let prepared: UnsafeMutablePointer<Float>
+    private let blockSums: UnsafeMutablePointer<Float>
+    private let maxCols: Int
 
     /// `maxCols`: the widest matrix this runner will see.
     public init(pool: ThreadPool, maxCols: Int) {
         self.pool = pool
         scratchCapacity = Self.tileRows * maxCols
         scratch = (0..<pool.threadCount).map { _ in .allocate(capacity: Self.tileRows * maxCols) }
+        self.maxCols = maxCols
+        prepared = .allocate(capacity: Self.smallBatch * maxCols)
+        blockSums = .allocate(capacity: Self.smallBatch * (maxCols / 32 + 1))
     }
 
-    deinit { for s in scratch { s.deallocate() } }
+    deinit {
+        for s in scratch { s.deallocate() }
+        prepared.deallocate()
+        blockSums.deallocate()
+    }
 
     /// output[n, rows] = input[n, cols] · Wᵀ
     public func matmul(_ w: WeightMatrix, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, n: Int) {
         if n == 0 || w.rows == 0 { return }
         if n <= Self.smallBatch {
             // Memory-bound: stream each weight row once, dot it with every input row.
+            precondition(w.cols <= maxCols, "MatmulRunner: matrix wider than maxCols")
+            let xs: UnsafePointer<Float>, stride: Int
+            let sums = UnsafePointer(blockSums), sumStride = maxCols / 32 + 1
+            if let layout = w.dotLayout, w.cols % 32 == 0 {
+                for i in 0..<n {
+                    QuantizedDot.prepare(input + i * w.cols, count: w.cols, layout: layout,
+                                         into: prepared + i * maxCols, blockSums: blockSums + i * sumStride)
+                }
+                xs = UnsafePointer(prepared); stride = maxCols
+            } else {
+                xs = input; stride = w.cols
+            }
             let chunk = 32
             pool.parallelFor((w.rows + chunk - 1) / chunk) { c in
                 for row in c * chunk..<min(w.rows, (c + 1) * chunk) {
-                    for i in 0..<n { output[i * w.rows + row] = w.dot(row: row, input + i * w.cols) }
+                    for i in 0..<n { output[i * w.rows + row] = w.dot(row: row, xs + i * stride, sums + i * sumStride) }
                 }
             }
             return

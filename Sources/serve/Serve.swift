@@ -9,6 +9,8 @@ struct Serve: AsyncParsableCommand {
         abstract: "LoraServe: a CPU server for many LoRA adapters on one Llama-architecture GGUF base model.",
         subcommands: [
             ServerCommand.self,
+            BenchCommand.self,
+            MergeCommand.self,
             TemplateCommand.self,
         ],
         defaultSubcommand: ServerCommand.self)

@@ -1,0 +1,89 @@
+import Foundation
+import Llama
+import Tensor
+
+/// Measures the model runtime without HTTP: prompt processing, single-stream decode and
+/// batched decode, each on fresh caches, timing only the forward passes.
+public struct RuntimeBenchmark {
+    public struct Result: Sendable {
+        public var name: String
+        public var tokens: Int
+        public var seconds: Double
+        public var tokensPerSecond: Double { Double(tokens) / seconds }
+    }
+
+    public let model: LlamaModel
+    public init(model: LlamaModel) { self.model = model }
+
+    /// Arbitrary but valid ids, deterministic.
+    func tokens(_ n: Int, seed: Int) -> [Int32] {
+        (0..<n).map { Int32(100 + (($0 &* 7919 &+ seed &* 104_729) % 20_000)) }
+    }
+
+    /// One forward pass over a `length`-token prompt (logits of the last row only), best of `repeats`.
+    public func promptProcessing(length: Int, repeats: Int = 3) throws -> Result {
+        let ws = Workspace()
+        var logits: [Float] = []
+        var best = Double.infinity
+        for r in 0..<repeats {
+            let cache = model.makeCache(maxLength: length)
+            var batch = Batch()
+            let rows = batch.add(tokens(length, seed: r), startingAt: 0, cache: cache, logits: false)
+            batch.logitRows = [rows.upperBound - 1]
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            try model.forward(batch, workspace: ws, logits: &logits)
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+        }
+        return Result(name: "prompt processing (\(length) tokens)", tokens: length, seconds: best)
+    }
+
+    /// `streams` sequences, each with a `context`-token prompt already cached, decode `steps`
+    /// tokens together: one batched forward pass per step with one token from each.
+    public func decode(streams: Int, steps: Int, context: Int = 16) throws -> Result {
+        let ws = Workspace()
+        var logits: [Float] = []
+        let caches = (0..<streams).map { _ in model.makeCache(maxLength: context + steps + 1) }
+        for (s, cache) in caches.enumerated() {
+            var batch = Batch()
+            batch.add(tokens(context, seed: s), startingAt: 0, cache: cache, logits: false)
+            try model.forward(batch, workspace: ws, logits: &logits)
+        }
+        var next = [Int32](repeating: 1, count: streams)
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        for step in 0..<steps {
+            var batch = Batch()
+            for s in 0..<streams { batch.add([next[s]], startingAt: context + step, cache: caches[s], logits: true) }
+            try model.forward(batch, workspace: ws, logits: &logits)
+            let vocab = model.config.vocabSize
+            logits.withUnsafeBufferPointer { l in
+                for s in 0..<streams {
+                    var best = 0
+                    for v in 1..<vocab where l[s * vocab + v] > l[s * vocab + best] { best = v }
+                    next[s] = Int32(best)
+                }
+            }
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        let name = streams == 1 ? "generation, 1 stream (\(steps) tokens)" : "batched decode, \(streams) streams (\(steps) steps)"
+        return Result(name: name, tokens: streams * steps, seconds: seconds)
+    }
+}
+
+extension RuntimeBenchmark {
+    /// Single-token matrix-vector products over one weight matrix, repeated: with a matrix
+    /// that fits in cache this measures the dot kernel's arithmetic, not memory.
+    public func matvec(layer: Int, _ p: Projection, repeats: Int) -> (gigabytesPerSecond: Double, nanosecondsPerRow: Double) {
+        let w = model.weights.layers[layer].weight(p)
+        let x = [Float](repeating: 0.5, count: w.cols)
+        var y = [Float](repeating: 0, count: w.rows)
+        let runner = MatmulRunner(pool: ThreadPool(threads: 1), maxCols: w.cols)
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        x.withUnsafeBufferPointer { xb in
+            y.withUnsafeMutableBufferPointer { yb in
+                for _ in 0..<repeats { runner.matmul(w, input: xb.baseAddress!, output: yb.baseAddress!, n: 1) }
+            }
+        }
+        let s = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        return (Double(w.byteCount * repeats) / s / 1e9, s * 1e9 / Double(w.rows * repeats))
+    }
+}

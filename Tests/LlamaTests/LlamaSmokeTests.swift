@@ -1,3 +1,0 @@
-import XCTest
-@testable import Llama
-final class LlamaSmokeTests: XCTestCase { func testNothing() {} }
