@@ -11,6 +11,8 @@ struct Serve: AsyncParsableCommand {
             ServerCommand.self,
             BenchCommand.self,
             MergeCommand.self,
+            GenerateCommand.self,
+            TemplateCommand.self,
         ],
         defaultSubcommand: ServerCommand.self)
 }
