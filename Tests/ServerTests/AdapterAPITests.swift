@@ -51,8 +51,9 @@ extension AdapterAPITests {
         for (n, _) in names {
             XCTAssertTrue(listed.contains { $0["id"]?.stringValue == n && $0["parent"]?.stringValue == server.modelID }, n)
         }
-        var jobs: [(String, GreedyCase)] = []
-        for (name, reference) in names { for c in try greedyCases(reference) { jobs.append((name, c)) } }
+        var collected: [(String, GreedyCase)] = []
+        for (name, reference) in names { for c in try greedyCases(reference) { collected.append((name, c)) } }
+        let jobs = collected
         // All at once: they run batched together, mixing adapters, which is the point.
         let results = Slots<(Int, JSONValue?)>(jobs.count, (0, nil))
         DispatchQueue.concurrentPerform(iterations: jobs.count) { j in
