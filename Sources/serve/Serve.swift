@@ -11,6 +11,7 @@ struct Serve: AsyncParsableCommand {
             ServerCommand.self,
             BenchCommand.self,
             MergeCommand.self,
+            AdaptersCommand.self,
         ],
         defaultSubcommand: ServerCommand.self)
 }
