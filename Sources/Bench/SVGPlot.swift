@@ -6,10 +6,10 @@ import Foundation
 public enum SVGPlot {
     static let width = 960.0
     static let panelHeight = 240.0
-    static let left = 80.0, right = 30.0, top = 50.0, gap = 70.0
+    static let left = 80.0, right = 30.0, top = 75.0, gap = 70.0
 
     public static func render(_ result: BenchResult) -> String {
-        let height = top + 3 * panelHeight + 2 * gap + 50
+        let height = top + 3 * panelHeight + 2 * gap + 95
         var svg = """
         <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="sans-serif" font-size="12">
         <rect width="100%" height="100%" fill="white"/>
@@ -112,17 +112,21 @@ public enum SVGPlot {
         }
         out += text(frame.x + frame.w / 2, frame.y + frame.h + 34, "percentile", anchor: "middle")
         for (i, (name, color, h)) in curves.enumerated() {
+            // Each curve stops where its own data ends (1/(1-p) = its count).
+            let xEnd = max(0.5, min(xMax, log10(Double(h.count))))
             let steps = 200
             var points: [String] = []
             for s in 0...steps {
-                let x = xMax * Double(s) / Double(steps)
+                let x = xEnd * Double(s) / Double(steps)
                 let p = (1 - pow(10, -x)) * 100
-                points.append("\(r(px(x))),\(r(py(h.milliseconds(atPercentile: min(p, 100))))))")
+                points.append("\(r(px(x))),\(r(py(h.milliseconds(atPercentile: min(p, 100)))))")
             }
             out += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(points.joined(separator: " "))\"/>\n"
-            let ly = frame.y + 14 + Double(i) * 16
-            out += line(frame.x + 10, ly - 4, frame.x + 30, ly - 4, color: color, width: 3)
-            out += text(frame.x + 36, ly, escape("\(name) (p50 \(format(h.milliseconds(atPercentile: 50))) ms, p99 \(format(h.milliseconds(atPercentile: 99))) ms)"))
+            // Legend under the axis, two columns.
+            let lx = frame.x + Double(i % 2) * frame.w / 2
+            let ly = frame.y + frame.h + 58 + Double(i / 2) * 18
+            out += line(lx, ly - 4, lx + 20, ly - 4, color: color, width: 3)
+            out += text(lx + 26, ly, escape("\(name) (p50 \(format(h.milliseconds(atPercentile: 50))) ms, p99 \(format(h.milliseconds(atPercentile: 99))) ms)"))
         }
         return out
     }
