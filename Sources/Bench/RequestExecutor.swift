@@ -60,11 +60,17 @@ public final class RequestExecutor {
         var sse = SSEParser()
         var tracker = ChatStreamTracker()
         var sseFailure: HTTPClientError?
-        let streaming = options.stream
+        // A server may answer a streaming request with one JSON body (e.g. when it ignores "stream").
+        var streaming = options.stream
         do throws(HTTPClientError) {
             let head = try connection.send(
                 method: "POST", path: "/v1/chat/completions", headers: headers, body: body, deadline: deadline,
-                onHead: { status = $0.status },
+                onHead: { head in
+                    status = head.status
+                    if streaming, let type = head.header("Content-Type")?.lowercased(), type.hasPrefix("application/json") {
+                        streaming = false
+                    }
+                },
                 onBody: { [self] bytes in
                     guard status == 200 else {
                         if errorBody.count < 4096 { errorBody.append(contentsOf: bytes.prefix(4096 - errorBody.count)) }
@@ -99,7 +105,7 @@ public final class RequestExecutor {
             outcome.errorDetail = String(response.message.prefix(300))
             return outcome
         }
-        if !streaming { tracker.consumeBody(whole) }
+        if !streaming { tracker.consumeBody(whole) }  // (also when a streaming request got a JSON body)
         outcome.chunkTimes = tracker.chunkTimes
         outcome.firstTokenAt = tracker.chunkTimes.first
         outcome.promptTokens = tracker.promptTokens

@@ -100,6 +100,14 @@ final class LoadGeneratorTests: XCTestCase {
         for record in r.records { XCTAssertGreaterThanOrEqual(record.sentAt, record.scheduledAt) }
     }
 
+    func testStreamingRequestAnsweredWithJSONStillCounts() throws {
+        let o = options { $0.clients = 2; $0.requests = 10; $0.model = "plain"; $0.maxTokens = 4...4 }
+        let r = try run(o)
+        assertConsistentWithServer(r, sent: 10)
+        XCTAssertEqual(r.outputTokens, 4 * r.succeeded)
+        XCTAssertEqual(r.timeToFirstToken.count, 0)
+    }
+
     func testDurationStopsIssuing() throws {
         let o = options { $0.clients = 2; $0.duration = 0.5; $0.maxTokens = 2...2 }
         let started = Date()

@@ -11,7 +11,7 @@ import Darwin
 /// SSE in a chunked body cut into 7-byte HTTP chunks, or as one JSON body — and misbehaves on a fixed plan
 /// by the order requests arrive in: every 7th gets a 500, every 11th has its connection dropped in the
 /// middle of the stream, every 5th success closes the kept-alive connection afterwards without saying so.
-/// A request for model `stall` gets no answer for 2 s. It also serves the adapter admin API.
+/// A request for model `stall` gets no answer for 2 s; model `plain` never gets a stream. It also serves the adapter admin API.
 /// It records what it did, so the tests compare the bench's counts with the server's own.
 ///
 /// `@unchecked Sendable`: the counters are touched only under `lock`; the socket is closed once, in `stop`.
@@ -128,7 +128,8 @@ final class TestChatServer: @unchecked Sendable {
         }
         let model = json["model"]?.stringValue ?? ""
         let maxTokens = json["max_tokens"]?.intValue ?? 16
-        let stream = json["stream"]?.boolValue ?? false
+        // Model "plain" gets a JSON body even when it asked to stream (a server that ignores "stream").
+        let stream = (json["stream"]?.boolValue ?? false) && model != "plain"
         let includeUsage = json["stream_options"]?["include_usage"]?.boolValue ?? false
         lock.lock()
         requestCount += 1
