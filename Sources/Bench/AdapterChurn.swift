@@ -58,7 +58,7 @@ public final class AdapterChurn: @unchecked Sendable {
         var next = MonotonicClock.now()
         var counter = 0
         while true {
-            next &+= UInt64(random.exponential(rate: rate) * 1e9)
+            next &+= MonotonicClock.nanoseconds(random.exponential(rate: rate))
             lock.lock()
             while !stopping && MonotonicClock.now() < next {
                 let wait = Double(next &- MonotonicClock.now()) / 1e9

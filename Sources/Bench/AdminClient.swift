@@ -58,7 +58,7 @@ public final class AdminClient {
         if !body.isEmpty { headers.append(("Content-Type", "application/json")) }
         if let adminKey { headers.append(("Authorization", "Bearer \(adminKey)")) }
         var received: [UInt8] = []
-        let deadline = MonotonicClock.now() + UInt64(timeout * 1e9)
+        let deadline = MonotonicClock.now() &+ MonotonicClock.nanoseconds(timeout)
         let head = try connection.send(method: method, path: path, headers: headers, body: body, deadline: deadline,
                                        onBody: { received.append(contentsOf: $0) })
         let json = try? JSONParser.parse(received)

@@ -43,7 +43,7 @@ public final class LoadGenerator: @unchecked Sendable {
         lock.unlock()
     }
 
-    private var endTime: UInt64? { options.duration.map { origin &+ UInt64($0 * 1e9) } }
+    private var endTime: UInt64? { options.duration.map { origin &+ MonotonicClock.nanoseconds($0) } }
     private var requestLimit: Int { options.requests ?? (options.duration == nil ? LoadOptions.defaultRequests : Int.max) }
 
     /// The plan of request `index`: model, prompt and length from the request's own random stream.
@@ -117,7 +117,7 @@ public final class LoadGenerator: @unchecked Sendable {
         var due: UInt64 = 0
         var index = 0
         while index < requestLimit {
-            due &+= UInt64(arrivals.exponential(rate: rate) * 1e9)
+            due &+= MonotonicClock.nanoseconds(arrivals.exponential(rate: rate))
             if let duration = options.duration, Double(due) / 1e9 >= duration { break }
             // Sleep until due, waking early on stop().
             lock.lock()

@@ -67,7 +67,7 @@ public struct LoadOptions: Sendable {
         if promptsFile == nil && promptTokens < 1 { throw BenchError("--prompt-tokens must be at least 1, not \(promptTokens)") }
         if maxTokens.lowerBound < 1 { throw BenchError("--max-tokens must be at least 1, not \(maxTokens.lowerBound)") }
         if !(timeout > 0 && timeout.isFinite) { throw BenchError("--timeout must be positive seconds, not \(timeout)") }
-        if maxConnections < 1 { throw BenchError("--max-connections must be at least 1, not \(maxConnections)") }
+        if maxConnections < 1 || maxConnections > 4096 { throw BenchError("--max-connections must be in 1…4096, not \(maxConnections)") }
         if let adapterCount, adapterCount < 0 || adapterCount > 100_000 {
             throw BenchError("--adapter-count must be in 0…100000, not \(adapterCount)")
         }

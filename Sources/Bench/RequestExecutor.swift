@@ -53,7 +53,7 @@ public final class RequestExecutor {
 
         var outcome = RequestOutcome(index: plan.index, model: plan.model, maxTokens: plan.maxTokens,
                                      scheduledAt: plan.scheduledAt, sentAt: now)
-        let deadline = origin &+ outcome.sentAt &+ UInt64(options.timeout * 1e9)
+        let deadline = origin &+ outcome.sentAt &+ MonotonicClock.nanoseconds(options.timeout)
         var status = 0
         var errorBody: [UInt8] = []
         var whole: [UInt8] = []
