@@ -23,7 +23,7 @@ let package = Package(
 
         .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: kernelFlags),
         .target(name: "GGUF", dependencies: ["Tensor"], swiftSettings: kernelFlags),
-        .target(name: "Jinja"),
+        .target(name: "Jinja", dependencies: ["JSON"]),
         .target(name: "Tokenizer", dependencies: ["GGUF", "Jinja"]),
         .target(name: "Llama", dependencies: ["Tensor", "GGUF"], swiftSettings: kernelFlags),
         .target(name: "JSON"),
@@ -45,11 +45,11 @@ let package = Package(
 
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF"]),
-        .testTarget(name: "JinjaTests", dependencies: ["Jinja"]),
+        .testTarget(name: "JinjaTests", dependencies: ["Jinja", "JSON", "TestSupport"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "TestSupport"]),
         .testTarget(name: "LlamaTests", dependencies: ["Llama", "GGUF", "Tensor", "SafeTensors", "TestSupport"]),
         .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "SafeTensors", "GGUF", "Llama", "TestSupport"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Llama", "Tokenizer", "GGUF", "Adapters", "TestSupport"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
         .testTarget(name: "OpenAITests", dependencies: ["OpenAI", "JSON"]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "JSON"]),

@@ -7,8 +7,11 @@
 ///
 /// - `gpt2` (GPT-2's ByteLevel pre-tokenizer):
 ///   `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
-/// - `smollm` (and StarCoder): every `\p{N}` is first split off on its own (HF `Digits` with
-///   `individual_digits`), then the text between digits goes through the `gpt2` regex.
+/// - `smollm` (and StarCoder): every `\p{N}` is split off on its own (HF `Digits` with
+///   `individual_digits`) and the text between digits goes through the `gpt2` regex, whose
+///   `\s+(?!\S)` still sees the digit that follows: `"\n\n2"` is `"\n"`, `"\n"`, `"2"`. That is what
+///   the reference (transformers reading the GGUF: the GPT-2 regex over the whole text) gives, and
+///   with a vocabulary that has no merges involving digits it is the same as that regex.
 /// - `llama3` (Llama 3's `llama-bpe`):
 ///   `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
 ///   and BPE takes a piece whole when the vocabulary has it (HF `ignore_merges`).
@@ -70,7 +73,7 @@ public struct PreTokenizer: Sendable, Equatable {
         case .gpt2IndividualDigits:
             var start = 0
             for i in 0..<n where run.cls[i] & CharClass.number != 0 {
-                if start < i { run.scanGPT2(start, i, into: &pieces) }
+                if start < i { run.scanGPT2(start, i, nonSpaceFollows: true, into: &pieces) }
                 run.emit(i, i + 1, into: &pieces)
                 start = i + 1
             }
@@ -187,13 +190,14 @@ struct ScalarRun {
 
     /// `\s+(?!\S)|\s+` at a whitespace scalar `i`: a run of whitespace, leaving its last scalar
     /// to the next piece when a non-space follows (unless the run is that one scalar).
-    @inline(__always) func whitespace(_ i: Int, _ hi: Int) -> Int {
+    /// `nonSpaceFollows`: the scalar after `hi` (outside this segment) is not whitespace.
+    @inline(__always) func whitespace(_ i: Int, _ hi: Int, nonSpaceFollows: Bool = false) -> Int {
         let k = runEnd(from: i, hi, isSpace)
-        return k < hi && k - i >= 2 ? k - 1 : k
+        return (k < hi || nonSpaceFollows) && k - i >= 2 ? k - 1 : k
     }
 
     /// `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
-    func scanGPT2(_ lo: Int, _ hi: Int, into pieces: inout [Range<Int>]) {
+    func scanGPT2(_ lo: Int, _ hi: Int, nonSpaceFollows: Bool = false, into pieces: inout [Range<Int>]) {
         var i = lo
         while i < hi {
             var end = contraction(i, hi, caseInsensitive: false)
@@ -208,7 +212,7 @@ struct ScalarRun {
                 } else if isOther(s) {
                     end = runEnd(from: s, hi, isOther)
                 } else {
-                    end = whitespace(i, hi)
+                    end = whitespace(i, hi, nonSpaceFollows: nonSpaceFollows)
                 }
             }
             emit(i, end, into: &pieces)

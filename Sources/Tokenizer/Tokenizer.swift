@@ -195,6 +195,13 @@ public final class Tokenizer: Sendable {
     ///   same place) and the text between is encoded on its own; when false such text is
     ///   encoded like any other.
     public func encode(_ text: String, parseSpecial: Bool = false) -> [Int32] {
+        encode(text, parseSpecial: parseSpecial, plainAt: [])
+    }
+
+    /// `encode(text, parseSpecial:)`, except that special-token text starting at one of the UTF-8
+    /// byte offsets `plainAt` is not matched there (it stays ordinary text). `ChatTemplate` uses
+    /// this for special-token text that came from message content.
+    func encode(_ text: String, parseSpecial: Bool, plainAt: Set<Int>) -> [Int32] {
         let bytes = Array(text.utf8)
         var out = [Int32]()
         out.reserveCapacity(bytes.count / 3 + 4)
@@ -206,7 +213,7 @@ public final class Tokenizer: Sendable {
         var segmentStart = 0
         var i = 0
         while i < bytes.count {
-            if let (length, id) = specials.match(bytes, at: i) {
+            if let (length, id) = specials.match(bytes, at: i), !plainAt.contains(i) {
                 encodeOrdinary(bytes, segmentStart..<i, &scratch, into: &out)
                 out.append(id)
                 i += length

@@ -1,0 +1,212 @@
+import GGUF
+import Jinja
+
+/// A model's chat template: renders a conversation to the prompt text, encodes it to token ids,
+/// and finds the tokens a fine-tuning run supervises. Used by the server and the trainer.
+///
+/// ```swift
+/// let file = try GGUFFile(path: path)
+/// let chat = try ChatTemplate(gguf: file, tokenizer: try Tokenizer(gguf: file))
+/// let messages: [Value] = [["role": "user", "content": "Hi"]]
+/// let prompt = try chat.render(messages: messages)            // text
+/// let ids = try chat.encode(messages: messages)               // token ids
+/// ```
+///
+/// Rendering follows Hugging Face's `apply_chat_template`: variables `messages`,
+/// `add_generation_prompt`, `bos_token`, `eos_token`, plus any `variables` the caller passes
+/// (`tools`, `date_string`, `enable_thinking`, ...), with trim_blocks and lstrip_blocks on.
+///
+/// Encoding differs from Hugging Face in one deliberate way: control tokens (`<|im_start|>`, ...)
+/// that the template writes become their ids, but the same text inside message content, `tools`
+/// or `documents` stays plain text, so a user cannot forge turns (see `ContentShield`).
+/// Tokens of the other special kind, user-defined tokens (`<think>`, ...), are matched everywhere,
+/// as Hugging Face does.
+public struct ChatTemplate: Sendable {
+    /// The template text.
+    public let source: String
+    /// Text of the BOS and EOS tokens, passed to the template as `bos_token` and `eos_token`.
+    public let bosToken: String
+    public let eosToken: String
+    public let tokenizer: Tokenizer
+    let template: Template
+    let shield: ContentShield
+
+    /// Variables whose strings come from the user and get the same protection as message content.
+    public static let userDataVariables: Set<String> = ["tools", "documents"]
+
+    /// The template stored in a GGUF file under `tokenizer.chat_template`, with the BOS and EOS
+    /// token texts of `tokenizer`.
+    public init(gguf file: GGUFFile, tokenizer: Tokenizer, options: TemplateOptions = .huggingFace) throws(ChatTemplateError) {
+        guard let source = file.string("tokenizer.chat_template") else { throw .missingTemplate(file: file.path) }
+        try self.init(source: source, tokenizer: tokenizer, options: options)
+    }
+
+    /// A template given as text. `bosToken`/`eosToken` default to the spellings of the
+    /// tokenizer's BOS and EOS tokens (empty when it has none).
+    public init(source: String, tokenizer: Tokenizer, bosToken: String? = nil, eosToken: String? = nil,
+                options: TemplateOptions = .huggingFace) throws(ChatTemplateError) {
+        do {
+            template = try Template(source, options: options)
+        } catch {
+            throw .invalidTemplate(error)
+        }
+        self.source = source
+        self.tokenizer = tokenizer
+        self.bosToken = bosToken ?? tokenizer.bos.flatMap(tokenizer.tokenText) ?? ""
+        self.eosToken = eosToken ?? tokenizer.eos.flatMap(tokenizer.tokenText) ?? ""
+        var controlTexts: [String] = []
+        for id in 0..<Int32(tokenizer.vocabularySize) where tokenizer.tokenType(id) == .control {
+            if let text = tokenizer.tokenText(id), !text.isEmpty { controlTexts.append(text) }
+        }
+        shield = ContentShield(protectedTexts: controlTexts)
+    }
+
+    /// A message value as templates expect it: `{"role": role, "content": content}`.
+    public static func message(_ role: String, _ content: String) -> Value {
+        .object(ObjectValue([("role", .string(role)), ("content", .string(content))]))
+    }
+
+    // MARK: - Rendering
+
+    /// The prompt text for `messages` (each usually `{"role": ..., "content": ...}`).
+    public func render(messages: [Value], addGenerationPrompt: Bool = true,
+                       variables: [String: Value] = [:]) throws(ChatTemplateError) -> String {
+        try render(context(messages: .array(messages), addGenerationPrompt: addGenerationPrompt, variables: variables))
+    }
+
+    func context(messages: Value, addGenerationPrompt: Bool, variables: [String: Value]) -> [String: Value] {
+        var context: [String: Value] = ["bos_token": .string(bosToken), "eos_token": .string(eosToken)]
+        for (name, value) in variables { context[name] = value }
+        context["messages"] = messages
+        context["add_generation_prompt"] = .bool(addGenerationPrompt)
+        return context
+    }
+
+    func render(_ context: [String: Value]) throws(ChatTemplateError) -> String {
+        do {
+            return try template.render(context)
+        } catch {
+            throw .renderFailed(error)
+        }
+    }
+
+    // MARK: - Encoding
+
+    /// How `encode` kept special-token text from message content plain.
+    public enum ContentCheck: Sendable, Equatable {
+        /// No user data held special-token text: the rendering was encoded as it is.
+        case nothingToShield
+        /// Shielding did not change the rendering; content's special-token text was encoded as plain text.
+        case verified
+        /// The template treated shielded content differently (it inspects special-token text), so
+        /// the shielded rendering was used: `text` differs from `render(...)`.
+        case shieldedRendering
+    }
+
+    /// A rendered and encoded prompt.
+    public struct EncodedChat: Sendable, Equatable {
+        /// The text `ids` encode.
+        public let text: String
+        public let ids: [Int32]
+        public let contentCheck: ContentCheck
+    }
+
+    /// The token ids of the rendered prompt: special tokens written by the template become their
+    /// ids, special-token text from message content stays plain text. No BOS is added beyond what
+    /// the template writes.
+    public func encode(messages: [Value], addGenerationPrompt: Bool = true,
+                       variables: [String: Value] = [:]) throws(ChatTemplateError) -> [Int32] {
+        try encodeChat(messages: messages, addGenerationPrompt: addGenerationPrompt, variables: variables).ids
+    }
+
+    /// `encode` with the text it encoded and how content was protected.
+    public func encodeChat(messages: [Value], addGenerationPrompt: Bool = true,
+                           variables: [String: Value] = [:]) throws(ChatTemplateError) -> EncodedChat {
+        let userData = Value.array([.array(messages)] + Self.userDataVariables.sorted().compactMap { variables[$0] })
+        let plainContext = context(messages: .array(messages), addGenerationPrompt: addGenerationPrompt, variables: variables)
+        let plain = try render(plainContext)
+        guard !shield.isEmpty, shield.needsShield(userData) else {
+            return EncodedChat(text: plain, ids: tokenizer.encode(plain, parseSpecial: true), contentCheck: .nothingToShield)
+        }
+
+        var firsts = Set<Unicode.Scalar>()
+        shield.firstScalars(in: userData, into: &firsts)
+        var used = Set<Unicode.Scalar>()
+        ContentShield.privateUseScalars(in: source, into: &used)
+        ContentShield.privateUseScalars(in: plain, into: &used)
+        for value in plainContext.values { ContentShield.privateUseScalars(in: value, into: &used) }
+        guard let sentinels = ContentShield.sentinels(for: firsts, avoiding: used) else {
+            // Every private-use scalar is taken: encode everything as plain text but the template's
+            // own text cannot be told apart; refuse rather than guess.
+            throw .renderFailed(TemplateError(.runtime, "cannot protect special-token text in message content: no free private-use character"))
+        }
+        var shieldedVariables = variables
+        for name in Self.userDataVariables {
+            if let value = variables[name] { shieldedVariables[name] = shield.shield(value, with: sentinels) }
+        }
+        let shieldedMessages = messages.map { shield.shield($0, with: sentinels) }
+        let shielded = try render(context(messages: .array(shieldedMessages), addGenerationPrompt: addGenerationPrompt,
+                                          variables: shieldedVariables))
+        let (text, plainAt) = ContentShield.unshield(shielded, sentinels: sentinels)
+        let ids = tokenizer.encode(text, parseSpecial: true, plainAt: plainAt)
+        return EncodedChat(text: text, ids: ids, contentCheck: text.utf8.elementsEqual(plain.utf8) ? .verified : .shieldedRendering)
+    }
+
+    // MARK: - Supervision
+
+    /// A conversation encoded for training, with the token ranges that are trained on.
+    public struct SupervisedChat: Sendable, Equatable {
+        /// The whole conversation rendered without a generation prompt, encoded.
+        public let ids: [Int32]
+        /// One range of `ids` per assistant message, in order: its content tokens and the token
+        /// that ends its turn (`<|im_end|>`, `<|eot_id|>`, eos, ...).
+        public let spans: [Range<Int>]
+
+        /// `ids` inside a span, -100 (ignored by the loss) elsewhere: the labels Hugging Face trainers use.
+        public var labels: [Int32] {
+            var labels = [Int32](repeating: -100, count: ids.count)
+            for span in spans { for i in span { labels[i] = ids[i] } }
+            return labels
+        }
+    }
+
+    /// Encodes `messages` (without a generation prompt) and finds, for every assistant message,
+    /// the tokens it contributes: from where the generation prompt ends (the longest common
+    /// prefix of the conversation before it rendered with `add_generation_prompt`, and the
+    /// conversation through it) up to and including the first end-of-turn token after that.
+    /// Each shorter rendering must be a prefix of the longer one, in text and in tokens; a
+    /// template for which that fails throws `.unalignedTurn`.
+    public func supervisedSpans(messages: [Value], variables: [String: Value] = [:]) throws(ChatTemplateError) -> SupervisedChat {
+        let full = try encodeChat(messages: messages, addGenerationPrompt: false, variables: variables)
+        var spans: [Range<Int>] = []
+        for (index, message) in messages.enumerated() {
+            guard case .object(let fields) = message, case .string("assistant")? = fields["role"] else { continue }
+            let through = index == messages.count - 1 ? full
+                : try encodeChat(messages: Array(messages[...index]), addGenerationPrompt: false, variables: variables)
+            guard full.text.utf8.starts(with: through.text.utf8) else {
+                throw .unalignedTurn(messageIndex: index, reason: "the conversation through it does not render as a prefix of the whole conversation")
+            }
+            guard full.ids.starts(with: through.ids) else {
+                throw .unalignedTurn(messageIndex: index, reason: "its tokens differ when later messages follow (a token spans the turn boundary)")
+            }
+            // The prompt a model sees before generating this turn; an empty conversation may not
+            // render at all (templates read messages[0]), and then nothing precedes the turn.
+            var promptIDs = (try? encodeChat(messages: [], addGenerationPrompt: true, variables: variables))?.ids ?? []
+            if index > 0 {
+                let before = try encodeChat(messages: Array(messages[..<index]), addGenerationPrompt: false, variables: variables)
+                guard through.text.utf8.starts(with: before.text.utf8), through.ids.starts(with: before.ids) else {
+                    throw .unalignedTurn(messageIndex: index, reason: "the conversation before it does not render as a prefix of the conversation through it")
+                }
+                promptIDs = try encodeChat(messages: Array(messages[..<index]), addGenerationPrompt: true, variables: variables).ids
+            }
+            var start = 0
+            while start < promptIDs.count, start < through.ids.count, promptIDs[start] == through.ids[start] { start += 1 }
+            var end = through.ids.count
+            if let turnEnd = through.ids[start...].firstIndex(where: { tokenizer.endOfGenerationIDs.contains($0) }) {
+                end = turnEnd + 1
+            }
+            spans.append(start..<end)
+        }
+        return SupervisedChat(ids: full.ids, spans: spans)
+    }
+}

@@ -1,3 +1,0 @@
-import XCTest
-@testable import Jinja
-final class JinjaSmokeTests: XCTestCase { func testNothing() {} }
