@@ -13,6 +13,7 @@ struct Serve: AsyncParsableCommand {
             MergeCommand.self,
             GenerateCommand.self,
             TemplateCommand.self,
+            AdaptersCommand.self,
         ],
         defaultSubcommand: ServerCommand.self)
 }
