@@ -13,6 +13,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // System-library shims: a module map and one header each, nothing else.
@@ -31,18 +32,20 @@ let package = Package(
         .target(name: "Engine", dependencies: ["Llama", "Tokenizer"]),
         .target(name: "HTTP", dependencies: ["CLibUV", "CHTTPParser"]),
         .target(name: "OpenAI", dependencies: ["Engine", "JSON"]),
-        .target(name: "Bench", dependencies: ["Llama", "Tensor"]),
+        .target(
+            name: "Bench",
+            dependencies: ["Llama", "Tensor", "JSON", .product(name: "Histogram", package: "hdrhistogram-swift")]),
         .target(name: "Server", dependencies: ["HTTP", "OpenAI", "Engine", "Adapters", "JSON", "Tokenizer", "Llama"]),
         .target(name: "Trainer", dependencies: ["Tensor", "GGUF", "Llama", "Tokenizer", "SafeTensors", "Adapters", "JSON", "HTTP"],
                 swiftSettings: kernelFlags),
         .executableTarget(
             name: "serve",
             dependencies: [
-                "Engine", "Llama", "Tokenizer", "GGUF", "Jinja", "Adapters", "HTTP", "OpenAI", "Bench", "Server", "Trainer",
+                "Engine", "Llama", "Tokenizer", "GGUF", "Jinja", "Adapters", "HTTP", "OpenAI", "Bench", "Server", "JSON", "Trainer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
-        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "GGUF"]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF"]),
         .testTarget(name: "JinjaTests", dependencies: ["Jinja", "JSON", "TestSupport"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "TestSupport"]),
@@ -53,6 +56,8 @@ let package = Package(
         .testTarget(name: "OpenAITests", dependencies: ["OpenAI", "JSON"]),
         .testTarget(name: "TrainerTests",
                     dependencies: ["Trainer", "Llama", "GGUF", "Adapters", "SafeTensors", "JSON", "Tensor", "TestSupport"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "HTTP", "JSON", "Adapters", "TestSupport"]),
+        .testTarget(name: "BenchTests", dependencies: ["Bench", "JSON"]),
         .target(name: "TestSupport", dependencies: ["GGUF"], path: "Tests/TestSupport"),
     ]
 )

@@ -27,7 +27,7 @@ public struct RequestHandle: Sendable {
 ///
 /// Events are delivered on the engine thread, in order, ending with exactly one `.finished`
 /// per accepted request. Callbacks must not block (they delay every sequence) and must not call
-/// `stop`.
+/// `stop`. The thread keeps the engine alive until `stop` returns: call it before letting go.
 ///
 /// `@unchecked Sendable`: the fields under "shared" are read and written only while holding
 /// `condition`'s lock; the fields under "engine thread" are touched only by the engine thread

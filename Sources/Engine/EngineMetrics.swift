@@ -21,3 +21,4 @@ public struct EngineMetrics: Sendable, Equatable {
 
     public init() {}
 }
+

@@ -167,14 +167,20 @@ public struct Sampler {
         for i in 0..<vocab { work[i] *= invT }
         let best = work[Int(greedy)]
         guard best.isFinite else { return greedy }
-        for i in 0..<vocab { ids[i] = Int32(i) }
         let ranked = RankedIDs(ids: ids, logits: UnsafeBufferPointer(work))
 
         var count = vocab
         let k = parameters.topK
         if k > 0 && k < vocab {
-            ranked.select(0, vocab, k: k)
+            if k <= vocab / 8 {
+                ranked.selectBest(among: vocab, k: k)
+            } else {
+                for i in 0..<vocab { ids[i] = Int32(i) }
+                ranked.select(0, vocab, k: k)
+            }
             count = k
+        } else {
+            for i in 0..<vocab { ids[i] = Int32(i) }
         }
         // Weights relative to the best token (whose weight is exactly 1).
         var total = 0.0
@@ -187,7 +193,15 @@ public struct Sampler {
         // `ranked` now orders by weight, which exp keeps in the same (total) order.
         let topP = parameters.topP
         if topP > 0 && topP < 1 {
-            count = Self.nucleus(ranked, count: count, target: Double(topP) * total)
+            // Tokens lighter than τ = (1 - p)·total / count weigh less than (1 - p)·total all
+            // together, so none of them is needed to reach p: drop them before sorting.
+            let tau = Float((1 - Double(topP)) * total / Double(count))
+            var kept = 0
+            for j in 0..<count where work[Int(ids[j])] >= tau {
+                ids[kept] = ids[j]
+                kept += 1
+            }
+            count = Self.nucleus(ranked, count: kept, target: Double(topP) * total)
         }
         let minP = parameters.minP
         if minP > 0 && minP <= 1 {
@@ -260,10 +274,8 @@ public struct Sampler {
         let vocab = raw.count
         let n = min(max(count, 0), vocab)
         guard n > 0 else { return [] }
-        for i in 0..<vocab { ids[i] = Int32(i) }
         let ranked = RankedIDs(ids: UnsafeMutableBufferPointer(rebasing: ids[0..<vocab]), logits: raw)
-        ranked.select(0, vocab, k: n)
-        ranked.sort(0, n)
+        ranked.selectBest(among: vocab, k: n)
         return (0..<n).map { ScoredToken(id: ids[$0], logprob: raw[Int(ids[$0])] - logSumExp) }
     }
 }

@@ -47,22 +47,45 @@ struct RankedIDs {
     func sort(_ lo: Int, _ hi: Int) {
         let n = hi - lo
         guard n > 1 else { return }
-        // Max-heap under "ranks later", so the worst id sits at the root and moves to the end.
-        func siftDown(_ start: Int, _ end: Int) {
-            var root = start
-            while true {
-                var child = 2 * root + 1
-                guard child < end else { return }
-                if child + 1 < end, before(lo + child, lo + child + 1) { child += 1 }
-                guard before(lo + root, lo + child) else { return }
-                ids.swapAt(lo + root, lo + child)
-                root = child
-            }
-        }
-        for start in stride(from: n / 2 - 1, through: 0, by: -1) { siftDown(start, n) }
+        for start in stride(from: n / 2 - 1, through: 0, by: -1) { siftDown(lo, start, n) }
         for end in stride(from: n - 1, to: 0, by: -1) {
             ids.swapAt(lo, lo + end)
-            siftDown(0, end)
+            siftDown(lo, 0, end)
+        }
+    }
+
+    /// Writes the `k` best-ranked ids among `0..<n` to `ids[0..<k]`, best first, in one pass over
+    /// the ids with a heap of the `k` best so far (most ids lose one comparison with its root).
+    /// For small `k` this is much cheaper than `select` over a whole vocabulary.
+    func selectBest(among n: Int, k: Int) {
+        let k = min(k, n)
+        guard k > 0 else { return }
+        for i in 0..<k { ids[i] = Int32(i) }
+        for start in stride(from: k / 2 - 1, through: 0, by: -1) { siftDown(0, start, k) }
+        var i = k
+        while i < n {
+            let candidate = Int32(truncatingIfNeeded: i)
+            if ranksBefore(candidate, ids[0]) {
+                ids[0] = candidate
+                siftDown(0, 0, k)
+            }
+            i += 1
+        }
+        sort(0, k)
+    }
+
+    /// Heap of `ids[base..<base+end]` whose root ranks last ("max-heap under ranks later"):
+    /// restores the heap below `start`.
+    @inline(__always)
+    private func siftDown(_ base: Int, _ start: Int, _ end: Int) {
+        var root = start
+        while true {
+            var child = 2 * root + 1
+            guard child < end else { return }
+            if child + 1 < end, before(base + child, base + child + 1) { child += 1 }
+            guard before(base + root, base + child) else { return }
+            ids.swapAt(base + root, base + child)
+            root = child
         }
     }
 }

@@ -9,6 +9,7 @@ public enum Dequantize {
         guard let bytes = type.byteCount(elements: count), bytes <= src.count else {
             throw GGUFError("\(name): \(count) elements of \(type) do not fit in \(src.count) bytes")
         }
+        guard count > 0 else { return [] }  // an empty buffer may have no base address
         return [Float](unsafeUninitializedCapacity: count) { buf, initialized in
             run(src.baseAddress!, type: type, count: count, into: buf.baseAddress!)
             initialized = count

@@ -75,6 +75,7 @@ public final class GGUFFile: Sendable {
             for _ in 0..<Int(nDims) {
                 let d = try r.read(UInt64.self, "shape of '\(name)'")
                 guard d <= UInt64(Int32.max) else { throw GGUFError("tensor '\(name)' has absurd dimension \(d)") }
+                guard d > 0 else { throw GGUFError("tensor '\(name)' has a dimension of 0") }
                 shape.append(Int(d))
                 let (e, o) = elements.multipliedReportingOverflow(by: Int(d))
                 guard !o, e <= 1 << 40 else { throw GGUFError("tensor '\(name)' is absurdly large") }

@@ -3,7 +3,8 @@ import Foundation
 /// Builds a GGUF (version 3) file: metadata in insertion order, then tensor infos,
 /// then aligned tensor data. Used by tests to make tiny models and by `serve merge`.
 public struct GGUFWriter {
-    public var alignment = 32
+    /// Set through the `general.alignment` key, so the file always states the alignment it uses.
+    public private(set) var alignment = 32
     private var metadata: [(String, GGUFValue)] = []
     private var tensors: [(name: String, shape: [Int], type: GGMLType, data: [UInt8])] = []
 
@@ -11,7 +12,8 @@ public struct GGUFWriter {
 
     public mutating func set(_ key: String, _ value: GGUFValue) {
         if let i = metadata.firstIndex(where: { $0.0 == key }) { metadata[i].1 = value } else { metadata.append((key, value)) }
-        if key == "general.alignment", let a = value.int { alignment = a }
+        // An alignment that is not a power of two is written as given (readers reject it) but not used.
+        if key == "general.alignment", let a = value.int, a > 0, a <= 1 << 16, a & (a - 1) == 0 { alignment = a }
     }
 
     /// Adds a tensor from raw bytes already in `type`'s layout. `shape` is in GGUF order (ne0 first).

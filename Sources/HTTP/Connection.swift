@@ -152,6 +152,8 @@ final class Connection {
                 } else if nread < 0 {
                     connection.closeNow()
                 }
+                // Answers a handler gave synchronously go out in this iteration, not after the async wake-up.
+                connection.loop.drainInbox()
                 connection.loop.flushDirty()
             })
     }

@@ -4,7 +4,7 @@
 public struct HTTPRequest: Sendable {
     /// Method as sent, e.g. `"GET"`, `"POST"`.
     public let method: String
-    /// Path part of the request target, without the query, e.g. `"/v1/chat/completions"`.
+    /// Path part of the request target as sent (not percent-decoded), without the query, e.g. `"/v1/chat/completions"`.
     public let path: String
     /// Query part of the request target without the `?`, or nil when there was none.
     public let query: String?

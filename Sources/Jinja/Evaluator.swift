@@ -191,6 +191,12 @@ extension Interpreter {
                                at position: SourcePosition) throws(TemplateError) -> Value {
         if case .attribute(let receiverExpr, let name) = calleeExpr.kind {
             let receiver = try evaluateDefined(receiverExpr)
+            if case .loop(let loop) = receiver, name == "cycle" {
+                // `loop.cycle('odd', 'even')`: the argument at the iteration's position, cyclically.
+                let (positional, _) = try evaluate(arguments)
+                guard !positional.isEmpty else { throw TemplateError(.runtime, "no items for cycling given") }
+                return positional[loop.index % positional.count]
+            }
             if Methods.isMethod(name, of: receiver) {
                 let (positional, keyword) = try evaluate(arguments)
                 let args = Args(positional, keyword, name: name)

@@ -342,7 +342,17 @@ struct Lexer {
             case "n": out.append("\n")
             case "t": out.append("\t")
             case "r": out.append("\r")
-            case "0": out.append("\0")
+            case "0"..."7":
+                // Python's octal escape: up to three octal digits.
+                var code = e.value - 0x30
+                var digits = 1
+                while digits < 3, let d = peek(), ("0"..."7").contains(d) {
+                    code = code * 8 + d.value - 0x30
+                    index += 1
+                    digits += 1
+                }
+                guard let scalar = Unicode.Scalar(code) else { throw error("invalid octal escape in string", at: index) }
+                out.append(scalar)
             case "a": out.append("\u{07}")
             case "b": out.append("\u{08}")
             case "f": out.append("\u{0C}")

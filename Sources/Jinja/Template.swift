@@ -42,9 +42,17 @@ public struct TemplateOptions: Sendable {
 /// ])
 /// ```
 ///
-/// Rendering follows Jinja 3 with Python value semantics; besides the caller's variables, the globals
-/// `range`, `namespace`, `dict`, `raise_exception` and `strftime_now` are available. A template is an
-/// immutable value and may be rendered concurrently from several threads.
+/// Rendering follows Jinja 3 as Hugging Face's `apply_chat_template` sets it up (an immutable
+/// sandbox with the loop-controls extension, `{% generation %}` blocks, and a `tojson` that is
+/// `json.dumps(ensure_ascii=False)`), with Python value semantics. Besides the caller's variables,
+/// the globals `range`, `namespace`, `dict`, `raise_exception` and `strftime_now` are available.
+/// A template is an immutable value and may be rendered concurrently from several threads.
+///
+/// Known differences from Jinja: tuples are lists (they print as `['a', 1]`, not `('a', 1)`);
+/// `map`, `select`, `reject`, `unique` and `batch` give lists rather than lazy generators (so an
+/// empty result is false in a test, where a generator would be true); `\N{...}` escapes in
+/// string literals are not decoded; the tags `include`, `import`, `extends`, `block` and
+/// recursive loops are not supported (a syntax error).
 public struct Template: Sendable {
     let nodes: [Node]
     public let options: TemplateOptions

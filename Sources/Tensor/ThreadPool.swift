@@ -10,50 +10,36 @@ import Glibc
 /// condition variable, so an idle server costs nothing while back-to-back kernels
 /// (hundreds per token) pay no wake-up latency.
 ///
-/// `@unchecked Sendable`: the job closure and its bounds are published under `mutex`
-/// and read by workers only after they observe the new generation number; every other
-/// shared field is an `Atomic`.
+/// Workers hold the pool's `Shared` state, never the pool itself, so dropping the last
+/// reference to the pool runs `deinit`, which stops and joins the workers.
+///
+/// `@unchecked Sendable`: `workers` is written only in `init` and read only in `deinit`;
+/// everything the threads share lives in `Shared` (see there).
 public final class ThreadPool: @unchecked Sendable {
     public let threadCount: Int
-    private let generation = Atomic<Int>(0)
-    private let nextChunk = Atomic<Int>(0)
-    private let pending = Atomic<Int>(0)
-    private var job: ((Int, Int) -> Void)?
-    private var chunkCount = 0
-    // Heap-allocated so their addresses never move (pthread objects must not be copied).
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private var shuttingDown = false
+    private let shared = Shared()
     private var workers: [pthread_t] = []
 
     /// A pool whose `parallelFor` uses `threads` threads in all (the caller plus `threads - 1` workers).
+    /// If the system refuses to start a thread, the pool runs with the threads it got.
     public init(threads: Int) {
-        threadCount = max(1, threads)
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(cond, nil)
-        for index in 1..<threadCount {
+        for index in 1..<max(1, threads) {
             var t = pthread_t()
-            let box = Unmanaged.passRetained(WorkerBox(pool: self, index: index))
-            pthread_create(&t, nil, { raw in
+            let box = Unmanaged.passRetained(WorkerBox(shared: shared, index: index))
+            let rc = pthread_create(&t, nil, { raw in
                 let box = Unmanaged<WorkerBox>.fromOpaque(raw!).takeRetainedValue()
-                box.pool.workerLoop(index: box.index)
+                box.shared.workerLoop(index: box.index)
                 return nil
             }, box.toOpaque())
+            guard rc == 0 else { box.release(); break }
             workers.append(t)
         }
+        threadCount = 1 + workers.count
     }
 
     deinit {
-        pthread_mutex_lock(mutex)
-        shuttingDown = true
-        generation.add(1, ordering: .releasing)
-        pthread_cond_broadcast(cond)
-        pthread_mutex_unlock(mutex)
+        shared.shutDown()
         for t in workers { pthread_join(t, nil) }
-        pthread_mutex_destroy(mutex)
-        pthread_cond_destroy(cond)
-        mutex.deallocate()
-        cond.deallocate()
     }
 
     /// Runs `body(i)` for every i in 0..<count, spread over the pool. Returns when all are done.
@@ -70,12 +56,54 @@ public final class ThreadPool: @unchecked Sendable {
             for i in 0..<count { body(i, 0) }
             return
         }
+        shared.run(count, workers: threadCount - 1, body)
+    }
+}
+
+/// The state the caller and the workers share.
+///
+/// `@unchecked Sendable`: `job`, `chunkCount` and `shuttingDown` are written only under
+/// `mutex`; workers read the job under `mutex` after observing a new generation number.
+/// Every other shared field is an `Atomic`.
+private final class Shared: @unchecked Sendable {
+    let generation = Atomic<Int>(0)
+    let nextChunk = Atomic<Int>(0)
+    let pending = Atomic<Int>(0)
+    var job: ((Int, Int) -> Void)?
+    var chunkCount = 0
+    var shuttingDown = false
+    // Heap-allocated so their addresses never move (pthread objects must not be copied).
+    let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+
+    init() {
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(cond, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        pthread_cond_destroy(cond)
+        mutex.deallocate()
+        cond.deallocate()
+    }
+
+    func shutDown() {
+        pthread_mutex_lock(mutex)
+        shuttingDown = true
+        generation.add(1, ordering: .releasing)
+        pthread_cond_broadcast(cond)
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// Publishes `body` to `workers` workers, works on it too, and waits for all of them.
+    func run(_ count: Int, workers: Int, _ body: (Int, Int) -> Void) {
         withoutActuallyEscaping(body) { body in
             pthread_mutex_lock(mutex)
             job = body
             chunkCount = count
             nextChunk.store(0, ordering: .relaxed)
-            pending.store(threadCount - 1, ordering: .relaxed)
+            pending.store(workers, ordering: .relaxed)
             generation.add(1, ordering: .releasing)
             pthread_cond_broadcast(cond)
             pthread_mutex_unlock(mutex)
@@ -95,7 +123,7 @@ public final class ThreadPool: @unchecked Sendable {
         }
     }
 
-    private func workerLoop(index: Int) {
+    func workerLoop(index: Int) {
         var seen = 0
         while true {
             // Spin a while for the next job, then sleep.
@@ -130,8 +158,9 @@ public final class ThreadPool: @unchecked Sendable {
     }
 }
 
+/// Carries a worker's start arguments through `pthread_create`'s opaque pointer.
 private final class WorkerBox {
-    unowned let pool: ThreadPool
+    let shared: Shared
     let index: Int
-    init(pool: ThreadPool, index: Int) { self.pool = pool; self.index = index }
+    init(shared: Shared, index: Int) { self.shared = shared; self.index = index }
 }

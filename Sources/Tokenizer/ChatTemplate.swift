@@ -122,12 +122,19 @@ public struct ChatTemplate: Sendable {
     /// `encode` with the text it encoded and how content was protected.
     public func encodeChat(messages: [Value], addGenerationPrompt: Bool = true,
                            variables: [String: Value] = [:]) throws(ChatTemplateError) -> EncodedChat {
+        let prepared = try prepare(messages: messages, addGenerationPrompt: addGenerationPrompt, variables: variables)
+        return EncodedChat(text: prepared.text, ids: tokenizer.encode(prepared.text, parseSpecial: true, plainAt: prepared.plainAt),
+                           contentCheck: prepared.check)
+    }
+
+    /// The text to encode, the UTF-8 offsets where special-token text from user data starts
+    /// (to be kept plain), and how that was established.
+    func prepare(messages: [Value], addGenerationPrompt: Bool,
+                 variables: [String: Value]) throws(ChatTemplateError) -> (text: String, plainAt: Set<Int>, check: ContentCheck) {
         let userData = Value.array([.array(messages)] + Self.userDataVariables.sorted().compactMap { variables[$0] })
         let plainContext = context(messages: .array(messages), addGenerationPrompt: addGenerationPrompt, variables: variables)
         let plain = try render(plainContext)
-        guard !shield.isEmpty, shield.needsShield(userData) else {
-            return EncodedChat(text: plain, ids: tokenizer.encode(plain, parseSpecial: true), contentCheck: .nothingToShield)
-        }
+        guard !shield.isEmpty, shield.needsShield(userData) else { return (plain, [], .nothingToShield) }
 
         var firsts = Set<Unicode.Scalar>()
         shield.firstScalars(in: userData, into: &firsts)
@@ -136,9 +143,9 @@ public struct ChatTemplate: Sendable {
         ContentShield.privateUseScalars(in: plain, into: &used)
         for value in plainContext.values { ContentShield.privateUseScalars(in: value, into: &used) }
         guard let sentinels = ContentShield.sentinels(for: firsts, avoiding: used) else {
-            // Every private-use scalar is taken: encode everything as plain text but the template's
-            // own text cannot be told apart; refuse rather than guess.
-            throw .renderFailed(TemplateError(.runtime, "cannot protect special-token text in message content: no free private-use character"))
+            // Every private-use scalar is taken, so the template's own text cannot be told apart
+            // from content; refuse rather than guess.
+            throw .invalidInput("cannot protect special-token text in message content: no free private-use character")
         }
         var shieldedVariables = variables
         for name in Self.userDataVariables {
@@ -148,8 +155,7 @@ public struct ChatTemplate: Sendable {
         let shielded = try render(context(messages: .array(shieldedMessages), addGenerationPrompt: addGenerationPrompt,
                                           variables: shieldedVariables))
         let (text, plainAt) = ContentShield.unshield(shielded, sentinels: sentinels)
-        let ids = tokenizer.encode(text, parseSpecial: true, plainAt: plainAt)
-        return EncodedChat(text: text, ids: ids, contentCheck: text.utf8.elementsEqual(plain.utf8) ? .verified : .shieldedRendering)
+        return (text, plainAt, text.utf8.elementsEqual(plain.utf8) ? .verified : .shieldedRendering)
     }
 
     // MARK: - Supervision
@@ -171,42 +177,72 @@ public struct ChatTemplate: Sendable {
     }
 
     /// Encodes `messages` (without a generation prompt) and finds, for every assistant message,
-    /// the tokens it contributes: from where the generation prompt ends (the longest common
-    /// prefix of the conversation before it rendered with `add_generation_prompt`, and the
-    /// conversation through it) up to and including the first end-of-turn token after that.
-    /// Each shorter rendering must be a prefix of the longer one, in text and in tokens; a
-    /// template for which that fails throws `.unalignedTurn`.
+    /// the tokens it contributes, by rendering prefixes of the conversation:
+    ///
+    /// - the turn starts where the conversation before it, rendered with the generation prompt,
+    ///   stops agreeing with the conversation through it (normally: the prompt is a prefix; a
+    ///   prompt that opens a `<think>` the rendered turn lacks agrees up to that point); what the
+    ///   earlier messages render to with and without the generation prompt must lie before that start;
+    /// - it ends where the conversation through it stops agreeing with the whole conversation
+    ///   (normally: it is a prefix; templates that add an EOS when no generation prompt follows,
+    ///   or rewrite earlier turns, agree up to that point);
+    /// - the span is the tokens of the whole conversation from the start up to and including the
+    ///   first end-of-turn token (`<|im_end|>`, `<|eot_id|>`, eos, ...), or to the end when there is none.
+    ///
+    /// Throws `.unalignedTurn` when earlier turns render differently once the turn is added, or
+    /// the turn renders to nothing.
     public func supervisedSpans(messages: [Value], variables: [String: Value] = [:]) throws(ChatTemplateError) -> SupervisedChat {
-        let full = try encodeChat(messages: messages, addGenerationPrompt: false, variables: variables)
+        let full = try prepare(messages: messages, addGenerationPrompt: false, variables: variables)
+        let ids = tokenizer.encode(full.text, parseSpecial: true, plainAt: full.plainAt)
+        // Byte offset where each token starts; [ids.count] is the end.
+        var offsets = [0]
+        offsets.reserveCapacity(ids.count + 1)
+        for id in ids { offsets.append(offsets[offsets.count - 1] + tokenizer.tokenBytes(id).count) }
+        guard offsets.last == full.text.utf8.count else {
+            throw .unalignedTurn(messageIndex: -1, reason: "the tokens of the conversation do not spell its text (bytes the vocabulary cannot encode)")
+        }
+        let fullBytes = Array(full.text.utf8)
+
         var spans: [Range<Int>] = []
         for (index, message) in messages.enumerated() {
             guard case .object(let fields) = message, case .string("assistant")? = fields["role"] else { continue }
-            let through = index == messages.count - 1 ? full
-                : try encodeChat(messages: Array(messages[...index]), addGenerationPrompt: false, variables: variables)
-            guard full.text.utf8.starts(with: through.text.utf8) else {
-                throw .unalignedTurn(messageIndex: index, reason: "the conversation through it does not render as a prefix of the whole conversation")
-            }
-            guard full.ids.starts(with: through.ids) else {
-                throw .unalignedTurn(messageIndex: index, reason: "its tokens differ when later messages follow (a token spans the turn boundary)")
-            }
-            // The prompt a model sees before generating this turn; an empty conversation may not
-            // render at all (templates read messages[0]), and then nothing precedes the turn.
-            var promptIDs = (try? encodeChat(messages: [], addGenerationPrompt: true, variables: variables))?.ids ?? []
+            let through = index == messages.count - 1 ? full.text
+                : try prepare(messages: Array(messages[...index]), addGenerationPrompt: false, variables: variables).text
+            // An empty conversation may not render (templates read messages[0]): nothing precedes the turn.
+            let prompt = index == 0
+                ? ((try? prepare(messages: [], addGenerationPrompt: true, variables: variables))?.text ?? "")
+                : try prepare(messages: Array(messages[..<index]), addGenerationPrompt: true, variables: variables).text
+            let throughBytes = Array(through.utf8)
+            let promptBytes = Array(prompt.utf8)
+            let start = Self.commonPrefixLength(promptBytes, throughBytes)
             if index > 0 {
-                let before = try encodeChat(messages: Array(messages[..<index]), addGenerationPrompt: false, variables: variables)
-                guard through.text.utf8.starts(with: before.text.utf8), through.ids.starts(with: before.ids) else {
-                    throw .unalignedTurn(messageIndex: index, reason: "the conversation before it does not render as a prefix of the conversation through it")
+                // What the earlier messages render to with and without the generation prompt must
+                // survive when this turn is added (it does unless the template rewrites earlier turns).
+                let before = try prepare(messages: Array(messages[..<index]), addGenerationPrompt: false, variables: variables).text
+                let agreed = Self.commonPrefixLength(Array(before.utf8), promptBytes)
+                guard start >= agreed else {
+                    throw .unalignedTurn(messageIndex: index, reason: "the conversation before it renders differently once it is added")
                 }
-                promptIDs = try encodeChat(messages: Array(messages[..<index]), addGenerationPrompt: true, variables: variables).ids
             }
-            var start = 0
-            while start < promptIDs.count, start < through.ids.count, promptIDs[start] == through.ids[start] { start += 1 }
-            var end = through.ids.count
-            if let turnEnd = through.ids[start...].firstIndex(where: { tokenizer.endOfGenerationIDs.contains($0) }) {
-                end = turnEnd + 1
+            let end = Self.commonPrefixLength(throughBytes, fullBytes)
+            guard end > start else {
+                throw .unalignedTurn(messageIndex: index, reason: "the conversation through it adds nothing after the generation prompt that the whole conversation keeps")
             }
-            spans.append(start..<end)
+            var first = offsets.firstIndex(where: { $0 >= start }) ?? ids.count
+            first = min(first, ids.count)
+            var last = first
+            while last < ids.count, offsets[last] < end {
+                last += 1
+                if tokenizer.endOfGenerationIDs.contains(ids[last - 1]) { break }
+            }
+            spans.append(first..<last)
         }
-        return SupervisedChat(ids: full.ids, spans: spans)
+        return SupervisedChat(ids: ids, spans: spans)
+    }
+
+    static func commonPrefixLength(_ a: [UInt8], _ b: [UInt8]) -> Int {
+        var n = 0
+        while n < a.count, n < b.count, a[n] == b[n] { n += 1 }
+        return n
     }
 }

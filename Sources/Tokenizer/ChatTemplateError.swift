@@ -13,6 +13,8 @@ public enum ChatTemplateError: Error, CustomStringConvertible, Sendable, Equatab
     /// `supervisedSpans` could not find the tokens of an assistant turn: rendering the conversation
     /// up to that turn does not give a prefix of the full rendering.
     case unalignedTurn(messageIndex: Int, reason: String)
+    /// Input for a template that cannot be used: messages that are not a JSON array, a malformed variable.
+    case invalidInput(String)
 
     /// The bare message: for a render failure, exactly what the template said.
     public var message: String {
@@ -21,12 +23,13 @@ public enum ChatTemplateError: Error, CustomStringConvertible, Sendable, Equatab
         case .invalidTemplate(let error): error.description
         case .renderFailed(let error): error.message
         case .unalignedTurn(let index, let reason): "cannot locate assistant message \(index): \(reason)"
+        case .invalidInput(let problem): problem
         }
     }
 
     public var description: String {
         switch self {
-        case .missingTemplate, .unalignedTurn: "chat template: " + message
+        case .missingTemplate, .unalignedTurn, .invalidInput: "chat template: " + message
         case .invalidTemplate(let error): "chat template does not compile: \(error)"
         case .renderFailed(let error): "chat template: \(error)"
         }

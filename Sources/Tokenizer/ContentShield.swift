@@ -16,6 +16,8 @@ import Jinja
 struct ContentShield: Sendable {
     /// Spellings of the control tokens, grouped by first scalar, longest first.
     private let byFirstScalar: [Unicode.Scalar: [[Unicode.Scalar]]]
+    /// `asciiFirst[v]`: some spelling starts with the ASCII scalar v (a fast pre-check).
+    private let asciiFirst: [Bool]
 
     init(protectedTexts: [String]) {
         var groups: [Unicode.Scalar: [[Unicode.Scalar]]] = [:]
@@ -25,6 +27,7 @@ struct ContentShield: Sendable {
         }
         for key in groups.keys { groups[key]?.sort { $0.count > $1.count } }
         byFirstScalar = groups
+        asciiFirst = (0..<128).map { v in groups.keys.contains { $0.value == v } }
     }
 
     var isEmpty: Bool { byFirstScalar.isEmpty }
@@ -37,7 +40,12 @@ struct ContentShield: Sendable {
         var starts: [Int] = []
         var i = 0
         while i < scalars.count {
-            guard let candidates = byFirstScalar[scalars[i]] else {
+            let c = scalars[i]
+            if c.value < 128 && !asciiFirst[Int(c.value)] {
+                i += 1
+                continue
+            }
+            guard let candidates = byFirstScalar[c] else {
                 i += 1
                 continue
             }
@@ -147,7 +155,7 @@ struct ContentShield: Sendable {
         var plainAt = Set<Int>()
         for c in text.unicodeScalars {
             var scalar = c
-            if let first = original[c] {
+            if (0xE000...0xF8FF).contains(c.value), let first = original[c] {
                 plainAt.insert(bytes.count)
                 scalar = first
             }

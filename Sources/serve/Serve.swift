@@ -11,6 +11,9 @@ struct Serve: AsyncParsableCommand {
             ServerCommand.self,
             BenchCommand.self,
             MergeCommand.self,
+            GenerateCommand.self,
+            TemplateCommand.self,
+            AdaptersCommand.self,
             TrainCommand.self,
         ],
         defaultSubcommand: ServerCommand.self)

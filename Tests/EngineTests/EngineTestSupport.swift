@@ -104,17 +104,7 @@ func eventually(seconds: Double = 10, _ condition: () -> Bool) -> Bool {
     return condition()
 }
 
-/// A reference PEFT adapter from ../shared/reference/adapters, as the forward pass uses it.
-func loadReferenceAdapter(_ name: String, model: LlamaModel) throws -> LoRAAdapter {
-    let file = try GGUFFile(path: TestPaths.defaultModel.path)
-    let shape = try BaseModelShape(gguf: file)
-    let loaded = try AdapterLoader.load(path: TestPaths.referenceFile("adapters/\(name)").path, name: name, base: shape)
-    var deltas = [[LoRADelta?]](repeating: [LoRADelta?](repeating: nil, count: Projection.allCases.count),
-                                count: model.config.layerCount)
-    for m in loaded.modules {
-        guard let p = Projection(peftName: m.target.rawValue) else { throw LlamaError("unknown target \(m.target)") }
-        deltas[m.layer][p.rawValue] = LoRADelta(rank: m.rank, inFeatures: m.inFeatures, outFeatures: m.outFeatures,
-                                                scale: m.scale, a: m.a, b: m.b)
-    }
-    return LoRAAdapter(name: name, deltas: deltas)
+/// A reference PEFT adapter from ../shared/reference/adapters, loaded as a user's would be.
+func loadReferenceAdapterFile(_ name: String, model: LlamaModel) throws -> LoRAAdapterFile {
+    try AdapterLoader.load(path: TestPaths.referenceFile("adapters/\(name)").path, name: name, base: BaseModelShape(model.config))
 }

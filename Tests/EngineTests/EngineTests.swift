@@ -138,19 +138,28 @@ final class EngineTests: XCTestCase {
         XCTAssert(eventually { engine.metrics().kvCacheBytes == 0 })
     }
 
-    func testAdapterAndBaseRequestsShareABatch() throws {
+    func testBaseLoRAAndMergedRequestsShareABatch() throws {
         let (model, _) = try defaultModel()
-        let adapter = try loadReferenceAdapter("qv-r8", model: model)
+        let qv = try loadReferenceAdapterFile("qv-r8", model: model)
+        let all = try loadReferenceAdapterFile("all-r16", model: model)
         let engine = try makeEngine()
-        let base = try greedyCases("base")
-        let adapted = try greedyCases("qv-r8")
-        let payload = AdapterPayload(adapters: [ScaledAdapter(adapter)])
+        // Base rows, unmerged qv-r8 rows and merged all-r16 rows in the same forward passes.
+        let groups: [(String, AdapterPayload)] = [
+            ("base", .none),
+            ("qv-r8", AdapterPayload(adapters: [ScaledAdapter(try qv.makeLoRAAdapter(for: model.config))])),
+            ("all-r16", AdapterPayload(merged: try all.makeMergedWeights(base: model.weights, config: model.config))),
+        ]
         var requests: [(Collector) -> GenerationRequest] = []
-        for ref in base { requests.append { self.greedyRequest(ref.promptIDs, maxTokens: 32, $0) } }
-        for ref in adapted { requests.append { self.greedyRequest(ref.promptIDs, maxTokens: 32, $0, adapters: payload) } }
+        var expected: [(String, [Int32])] = []
+        for (name, payload) in groups {
+            for ref in try greedyCases(name) {
+                requests.append { self.greedyRequest(ref.promptIDs, maxTokens: 32, $0, adapters: payload) }
+                expected.append((name, ref.greedyIDs))
+            }
+        }
         let collectors = try runAll(engine, requests)
-        for (i, ref) in (base + adapted).enumerated() {
-            XCTAssertEqual(collectors[i].sampledIDs, ref.greedyIDs, i < 3 ? "base case \(i)" : "qv-r8 case \(i - 3)")
+        for (i, (name, ids)) in expected.enumerated() {
+            XCTAssertEqual(collectors[i].sampledIDs, ids, "\(name) case \(i % 3)")
         }
     }
 

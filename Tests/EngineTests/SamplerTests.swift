@@ -164,6 +164,55 @@ final class SamplerTests: XCTestCase {
         }
     }
 
+    /// 5000 tokens: 12 heavy ones at logits 6…7.1 and a long tail in [0, 1).
+    private func heavyHeadLogits() -> [Float] {
+        var lcg: UInt64 = 99
+        var logits = (0..<5000).map { _ -> Float in
+            lcg = lcg &* 6364136223846793005 &+ 1442695040888963407
+            return Float(lcg >> 40) / Float(1 << 24)
+        }
+        for j in 0..<12 { logits[397 * j + 5] = 6 + 0.1 * Float(j) }
+        return logits
+    }
+
+    /// Ids in rank order (logit descending, ties to the lower id): the naive reference.
+    private func rankOrder(_ logits: [Float]) -> [Int] {
+        (0..<logits.count).sorted { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
+    }
+
+    func testTopKAndTopPOnLargeVocabularyDrawExactlyTheNaiveSets() {
+        let logits = heavyHeadLogits()
+        let order = rankOrder(logits)
+        let k5 = frequencies(logits, SamplingParameters(temperature: 1, topK: 5, seed: 21), draws: 3000)
+        XCTAssertEqual(Set(k5.keys), Set(order.prefix(5)))
+        // Naive nucleus at p = 0.5 in Double.
+        let m = Double(logits[order[0]])
+        let weights = order.map { exp(Double(logits[$0]) - m) }
+        let total = weights.reduce(0, +)
+        var acc = 0.0, nucleus: Set<Int> = []
+        for (j, id) in order.enumerated() {
+            nucleus.insert(id)
+            acc += weights[j]
+            if acc >= 0.5 * total { break }
+        }
+        XCTAssertGreaterThan(nucleus.count, 2)
+        let p = frequencies(logits, SamplingParameters(temperature: 1, topP: 0.5, seed: 22), draws: 4000)
+        XCTAssertEqual(Set(p.keys), nucleus)
+        let expected = Dictionary(uniqueKeysWithValues: order.prefix(nucleus.count).enumerated().map { ($1, weights[$0]) })
+        XCTAssertLessThan(chiSquare(p, normalized(expected), draws: 4000), 30, "counts \(p)")
+    }
+
+    func testTopLogprobsOnLargeVocabularyMatchNaiveSort() {
+        let logits = heavyHeadLogits()
+        let order = rankOrder(logits)
+        let m = Double(logits[order[0]])
+        let lse = m + log(logits.reduce(0.0) { $0 + exp(Double($1) - m) })
+        var s = Sampler(parameters: SamplingParameters(temperature: 0, logprobs: true, topLogprobs: 20))
+        let t = s.sample(logits, scratch: SamplerScratch(vocabularySize: logits.count))
+        XCTAssertEqual(t.topLogprobs.map { Int($0.id) }, Array(order.prefix(20)))
+        for e in t.topLogprobs { XCTAssertEqual(Double(e.logprob), Double(logits[Int(e.id)]) - lse, accuracy: 1e-4) }
+    }
+
     func testMinPDropsTokensBelowFractionOfBest() {
         let q = [0.5, 0.3, 0.15, 0.05]
         let logits = q.map { Float(log($0)) }

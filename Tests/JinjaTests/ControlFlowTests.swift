@@ -39,6 +39,10 @@ final class ControlFlowTests: XCTestCase {
                        "1x2y1|1x2y2|")
     }
 
+    func testLoopCycle() throws {
+        XCTAssertEqual(try render("{% for i in range(3) %}{{ loop.cycle('x', 'y') }}{% endfor %}"), "xyx")
+    }
+
     func testPreviousAndNextItem() throws {
         XCTAssertEqual(try render("{% for x in [1, 2, 3] %}{{ loop.previtem }}<{{ x }}>{{ loop.nextitem }} {% endfor %}"),
                        "<1>2 1<2>3 2<3> ")

@@ -86,6 +86,11 @@ final class FilterTests: XCTestCase {
               "True True True True True |z")
     }
 
+    func testStringLiteralEscapesFollowPython() {
+        // Octal, tab, \u and \x escapes; an unknown escape stays as written.
+        check(#"{{ 'a\101b\tc\u00e9\x41\q' }}"#, "aAb\tcéA\\q")
+    }
+
     func testTests() {
         check("{{ x is defined }} {{ none is none }} {{ 'a' is string }} {{ {} is mapping }} {{ 1 is number }} {{ 1.5 is integer }} {{ [] is iterable }} {{ 3 is divisibleby 3 }}",
               "False True True True True False True True")

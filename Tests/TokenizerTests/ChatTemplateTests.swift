@@ -95,6 +95,56 @@ final class ChatTemplateTests: XCTestCase {
         }
     }
 
+    func testSpansWithQwenTemplate() throws {
+        // Qwen 2.5's ChatML template uses <|im_start|>/<|im_end|>, which SmolLM2's vocabulary has.
+        let source = try String(contentsOf: TestPaths.referenceFile("chat_templates/templates/Qwen-Qwen2.5-7B-Instruct.jinja"), encoding: .utf8)
+        let tokenizer = try defaultTokenizer()
+        let chat = try ChatTemplate(source: source, tokenizer: tokenizer)
+        let messages = [ChatTemplate.message("user", "2+2?"), ChatTemplate.message("assistant", "4"),
+                        ChatTemplate.message("user", "3+3?"), ChatTemplate.message("assistant", "6")]
+        let supervised = try chat.supervisedSpans(messages: messages)
+        let imEnd = try XCTUnwrap(tokenizer.specialTokenID("<|im_end|>"))
+        XCTAssertEqual(supervised.spans.map { Array(supervised.ids[$0]) }, [tokenizer.encode("4") + [imEnd], tokenizer.encode("6") + [imEnd]])
+    }
+
+    /// Other families' templates with a byte-level vocabulary that has their special tokens: each
+    /// span is the reply (after any template rewriting) and the turn's end token.
+    func testSpansForOtherTemplateFamilies() throws {
+        let families: [(template: String, specials: [String], spans: [String])] = [
+            ("meta-llama-Llama-3.1-8B-Instruct.jinja",
+             ["<|end_of_text|>", "<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
+             ["Yo<|eot_id|>", "Ciao<|eot_id|>"]),
+            // Adds eos after the last message when there is no generation prompt; spans stop at <|end|>.
+            ("microsoft-Phi-3.5-mini-instruct.jinja", ["</s>", "<|user|>", "<|assistant|>", "<|end|>"],
+             ["Yo<|end|>", "Ciao<|end|>"]),
+            // Its generation prompt opens "<think>\n", which the rendered turn does not have.
+            ("deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja", ["<｜end▁of▁sentence｜>", "<｜User｜>", "<｜Assistant｜>"],
+             ["Yo<｜end▁of▁sentence｜>", "Ciao<｜end▁of▁sentence｜>"]),
+        ]
+        let messages = [ChatTemplate.message("user", "Hi"), ChatTemplate.message("assistant", "Yo"),
+                        ChatTemplate.message("user", "Bye"), ChatTemplate.message("assistant", "Ciao")]
+        for family in families {
+            let tokenizer = try tinyTokenizer(specials: family.specials)
+            let source = try String(contentsOf: TestPaths.referenceFile("chat_templates/templates/" + family.template), encoding: .utf8)
+            let chat = try ChatTemplate(source: source, tokenizer: tokenizer, bosToken: family.specials.count > 1 ? family.specials[1] : "",
+                                        eosToken: family.specials[0])
+            let supervised = try chat.supervisedSpans(messages: messages, variables: ["date_string": "1 Jan 2025"])
+            XCTAssertEqual(supervised.spans.map { tokenizer.decode(Array(supervised.ids[$0])) }, family.spans, family.template)
+        }
+    }
+
+    func testTemplateThatRewritesEarlierTurnsCannotBeAligned() throws {
+        // Renders "LAST" before the final message, so the conversation through an earlier
+        // assistant turn is not a prefix of the whole conversation.
+        let chat = try ChatTemplate(source: "{% for m in messages %}{% if loop.last %}LAST{% endif %}{{ m.content }}{% endfor %}",
+                                    tokenizer: try defaultTokenizer())
+        let messages = [ChatTemplate.message("user", "a"), ChatTemplate.message("assistant", "b"), ChatTemplate.message("user", "c")]
+        XCTAssertThrowsError(try chat.supervisedSpans(messages: messages)) { error in
+            guard case .unalignedTurn(let index, _) = error as? ChatTemplateError else { return XCTFail("\(error)") }
+            XCTAssertEqual(index, 1)
+        }
+    }
+
     // MARK: - Special-token text in content
 
     func testSpecialTokenTextInContentStaysPlainText() throws {

@@ -1,0 +1,173 @@
+import XCTest
+import GGUF
+@testable import Tensor
+
+/// The decode-path dot kernels against the naive route: `Dequantize.run` (itself checked
+/// against hand-built blocks in GGUFTests) followed by a plain double-precision dot product.
+final class QuantizedDotTests: XCTestCase {
+    let rowLengths = [32, 64, 96, 576, 1536]
+
+    enum Kind { case q4_0, q4_1, q8_0 }
+
+    /// `blocks` random blocks of `kind`, with extreme blocks mixed in: all-0 and all-15 nibbles,
+    /// int8 -128 and 127, very large, tiny (subnormal) and negative scales.
+    func randomRow(_ kind: Kind, blocks: Int, rng: inout SplitMix64) -> [UInt8] {
+        var out: [UInt8] = []
+        func f16(_ v: Float) { withUnsafeBytes(of: Float16(v).bitPattern.littleEndian) { out.append(contentsOf: $0) } }
+        for b in 0..<blocks {
+            let style = b % 7
+            var d = Float.random(in: -0.05...0.05, using: &rng)
+            if style == 3 { d = 60000 } else if style == 4 { d = 3e-7 }  // f16 subnormal
+            switch kind {
+            case .q4_0, .q4_1:
+                f16(d)
+                if kind == .q4_1 { f16(style == 5 ? -65504 : Float.random(in: -1...1, using: &rng)) }
+                for _ in 0..<16 {
+                    switch style {
+                    case 1: out.append(0x00)
+                    case 2: out.append(0xFF)
+                    case 6: out.append(0xF0)
+                    default: out.append(UInt8.random(in: 0...255, using: &rng))
+                    }
+                }
+            case .q8_0:
+                f16(d)
+                for _ in 0..<32 {
+                    switch style {
+                    case 1: out.append(0x80)  // -128
+                    case 2: out.append(0x7F)  // 127
+                    case 6: out.append(UInt8.random(in: 0...1, using: &rng) == 0 ? 0x80 : 0x7F)
+                    default: out.append(UInt8.random(in: 0...255, using: &rng))
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    var ggmlType: [Kind: GGMLType] { [.q4_0: .q4_0, .q4_1: .q4_1, .q8_0: .q8_0] }
+
+    /// Per-element magnitude of the terms the kernel adds (its natural error scale): the kernels
+    /// compute d·Σq·x and m·Σx (or 8·d·Σx, 128·d·Σx) separately, so cancellation between them
+    /// is measured against |q·d| + |m| rather than against |w|.
+    func termScale(_ kind: Kind, _ row: [UInt8], element e: Int) -> Double {
+        let bb = [Kind.q4_0: 18, .q4_1: 20, .q8_0: 34][kind]!
+        let blk = e / 32, j = e % 32
+        func half(_ o: Int) -> Double {
+            Double(Float16(bitPattern: UInt16(row[blk * bb + o]) | UInt16(row[blk * bb + o + 1]) << 8))
+        }
+        let d = abs(half(0))
+        switch kind {
+        case .q4_0:
+            let byte = row[blk * bb + 2 + j % 16]
+            return (Double(j < 16 ? byte & 15 : byte >> 4) + 8) * d
+        case .q4_1:
+            let byte = row[blk * bb + 4 + j % 16]
+            return Double(j < 16 ? byte & 15 : byte >> 4) * d + abs(half(2))
+        case .q8_0:
+            return (Double(Int8(bitPattern: row[blk * bb + 2 + j])) + 128 + 128) * d
+        }
+    }
+
+    func testPrepareSumsAndPermutes() {
+        var rng = SplitMix64(seed: 10)
+        for layout in [QuantizedDot.Layout.nibbles, .bytes] {
+            for n in rowLengths {
+                let x = rng.floats(n)
+                var xp = [Float](repeating: .nan, count: n), sums = [Float](repeating: .nan, count: n / 32 + 1)
+                QuantizedDot.prepare(x, count: n, layout: layout, into: &xp, blockSums: &sums)
+                XCTAssertTrue(sums[n / 32].isNaN, "prepare wrote past the block sums")
+                for b in 0..<n / 32 {
+                    let block = Array(x[b * 32..<(b + 1) * 32])
+                    let exact = block.reduce(0.0) { $0 + Double($1) }
+                    let scale = block.reduce(0.0) { $0 + abs(Double($1)) }
+                    XCTAssertEqual(Double(sums[b]), exact, accuracy: 1e-6 * scale, "block sum \(b)")
+                    XCTAssertEqual(xp[b * 32..<(b + 1) * 32].sorted(), block.sorted(), "prepared block \(b) is not a permutation")
+                }
+            }
+        }
+    }
+
+    func testQuantizedRowsAgainstDequantizeAndDot() {
+        var rng = SplitMix64(seed: 11)
+        for kind in [Kind.q4_0, .q4_1, .q8_0] {
+            let type = ggmlType[kind]!
+            for n in rowLengths {
+                let blocks = n / 32
+                let x = rng.floats(n)
+                var xp = [Float](repeating: 0, count: n), sums = [Float](repeating: 0, count: blocks)
+                QuantizedDot.prepare(x, count: n, layout: kind == .q8_0 ? .bytes : .nibbles, into: &xp, blockSums: &sums)
+                for r in 0..<3 {
+                    let row = randomRow(kind, blocks: blocks, rng: &rng)
+                    XCTAssertEqual(row.count, type.byteCount(elements: n))
+                    var w = [Float](repeating: 0, count: n)
+                    row.withUnsafeBytes { Dequantize.run($0.baseAddress!, type: type, count: n, into: &w) }
+                    let exact = zip(w, x).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+                    let scale = (0..<n).reduce(0.0) { $0 + termScale(kind, row, element: $1) * abs(Double(x[$1])) }
+
+                    let got = row.withUnsafeBytes { raw -> Float in
+                        switch kind {
+                        case .q4_0: QuantizedDot.q4_0(raw.baseAddress!, xp, sums, blocks: blocks)
+                        case .q4_1: QuantizedDot.q4_1(raw.baseAddress!, xp, sums, blocks: blocks)
+                        case .q8_0: QuantizedDot.q8_0(raw.baseAddress!, xp, sums, blocks: blocks)
+                        }
+                    }
+                    XCTAssertLessThanOrEqual(abs(Double(got) - exact), 1e-5 * scale,
+                                             "\(type) n=\(n) row \(r): \(got) vs \(exact) (scale \(scale))")
+                }
+            }
+        }
+    }
+
+    /// A row-by-row product of a small matrix: each row pointer is `r · bytesPerRow` in.
+    func testRowsInsideAMatrix() {
+        var rng = SplitMix64(seed: 12)
+        let n = 128, rows = 5, blocks = n / 32
+        let m = randomRow(.q4_1, blocks: rows * blocks, rng: &rng)
+        let x = rng.floats(n)
+        var xp = [Float](repeating: 0, count: n), sums = [Float](repeating: 0, count: blocks)
+        QuantizedDot.prepare(x, count: n, layout: .nibbles, into: &xp, blockSums: &sums)
+        var w = [Float](repeating: 0, count: rows * n)
+        m.withUnsafeBytes { Dequantize.run($0.baseAddress!, type: .q4_1, count: rows * n, into: &w) }
+        for r in 0..<rows {
+            let exact = (0..<n).reduce(0.0) { $0 + Double(w[r * n + $1]) * Double(x[$1]) }
+            let scale = (0..<n).reduce(0.0) { $0 + termScale(.q4_1, m, element: r * n + $1) * abs(Double(x[$1])) }
+            let got = m.withUnsafeBytes { QuantizedDot.q4_1($0.baseAddress! + r * blocks * 20, xp, sums, blocks: blocks) }
+            XCTAssertLessThanOrEqual(abs(Double(got) - exact), 1e-5 * scale, "row \(r)")
+        }
+    }
+
+    /// Hand-made blocks whose exact dot product is known: x = 1 everywhere.
+    func testByHand() {
+        var xp = [Float](repeating: 0, count: 32), sums = [Float](repeating: 0, count: 1)
+        QuantizedDot.prepare([Float](repeating: 1, count: 32), count: 32, layout: .nibbles, into: &xp, blockSums: &sums)
+        XCTAssertEqual(sums, [32])
+        // Q4_0, d = 2, low nibbles 0..15, high 15..0: Σ(q - 8)·2 over both halves = 2·(2·120 - 256) = -32.
+        var q40: [UInt8] = [0x00, 0x40]
+        q40 += (0..<16).map { UInt8((15 - $0) << 4 | $0) }
+        XCTAssertEqual(QuantizedDot.q4_0(q40, xp, sums, blocks: 1), -32)
+        // Q4_1, d = 0.5, m = -1, every nibble 15: 32·(7.5 - 1) = 208.
+        let q41: [UInt8] = [0x00, 0x38, 0x00, 0xBC] + [UInt8](repeating: 0xFF, count: 16)
+        XCTAssertEqual(QuantizedDot.q4_1(q41, xp, sums, blocks: 1), 208)
+        // Q8_0, d = 1: sixteen -128s and sixteen 127s: 16·(-1) = -16.
+        QuantizedDot.prepare([Float](repeating: 1, count: 32), count: 32, layout: .bytes, into: &xp, blockSums: &sums)
+        let q80: [UInt8] = [0x00, 0x3C] + [UInt8](repeating: 0x80, count: 16) + [UInt8](repeating: 0x7F, count: 16)
+        XCTAssertEqual(QuantizedDot.q8_0(q80, xp, sums, blocks: 1), -16)
+    }
+
+    func testF16() {
+        var rng = SplitMix64(seed: 13)
+        for n in [1, 7, 8, 9, 32, 33, 576, 1000] {
+            var w = (0..<n).map { _ in Float16(Float.random(in: -2...2, using: &rng)) }
+            if n >= 8 { w[0...3] = [65504, Float16(bitPattern: 0x0001), -0, Float16(bitPattern: 0x83FF)] }
+            let x = rng.floats(n)
+            let raw = w.withUnsafeBytes { Array($0) }
+            var deq = [Float](repeating: 0, count: n)
+            raw.withUnsafeBytes { Dequantize.run($0.baseAddress!, type: .f16, count: n, into: &deq) }
+            let exact = zip(deq, x).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            let scale = zip(deq, x).reduce(0.0) { $0 + abs(Double($1.0) * Double($1.1)) }
+            let got = raw.withUnsafeBytes { QuantizedDot.f16($0.baseAddress!, x, count: n) }
+            XCTAssertLessThanOrEqual(abs(Double(got) - exact), 1e-5 * scale, "f16 n=\(n)")
+        }
+    }
+}

@@ -1,3 +1,0 @@
-import XCTest
-@testable import Tensor
-final class TensorSmokeTests: XCTestCase { func testNothing() {} }
