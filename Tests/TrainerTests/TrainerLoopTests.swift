@@ -70,9 +70,7 @@ final class TrainerLoopTests: XCTestCase {
         first.interrupt = { $0 == 7 }    // killed after step 7; the last checkpoint is step 6
         XCTAssertThrowsError(try first.run(resume: false)) { XCTAssertTrue($0 is TrainingInterrupted) }
         // A fresh process: new model, different initial parameters, everything from the checkpoint.
-        var o2 = o
-        o2.seed = o.seed
-        let second = try makeTrainer(o2, run: runDir, train: train, eval: eval)
+        let second = try makeTrainer(o, run: runDir, train: train, eval: eval)
         second.model.initializeParameters(seed: 12345)
         let resumed = try second.run(resume: true)
         XCTAssertEqual(resumed.resumedFrom, 6)
@@ -131,12 +129,6 @@ final class TrainerLoopTests: XCTestCase {
         let (l3, p3) = try firstStep(batch: 6, accum: 1, passTokens: 16)
         XCTAssertEqual(l1, l2, accuracy: 1e-6 * l1)
         XCTAssertEqual(l1, l3, accuracy: 1e-6 * l1)
-        // The whole-step mean is not the mean of per-micro-batch means when token counts differ.
-        var sums = 0.0
-        let supervised = examples.reduce(0) { $0 + $1.supervisedCount }
-        XCTAssertGreaterThan(supervised, 0)
-        sums = l1
-        XCTAssertFalse(sums.isNaN)
         for (a, b) in zip(p1, p2) { XCTAssertEqual(a, b, accuracy: 1e-5 * max(1, abs(a))) }
         for (a, b) in zip(p1, p3) { XCTAssertEqual(a, b, accuracy: 1e-5 * max(1, abs(a))) }
     }
