@@ -41,6 +41,8 @@ public final class Trainer {
     public var onEval: ((EvalRecord) -> Void)?
     /// Test hook: return true after step k to stop there as if the process had been killed.
     public var interrupt: ((Int) -> Bool)?
+    /// Diagnostics hook: sees the gradient of the step's mean loss (before clipping) of update k (0-based).
+    public var inspectGradients: ((Int, FlatBuffer) -> Void)?
 
     let m: FlatBuffer
     let v: FlatBuffer
@@ -163,6 +165,7 @@ public final class Trainer {
                     lossSum += model.run(pass, step: completed, gradientScale: 1 / Float(supervised), training: true).lossSum
                 }
             }
+            inspectGradients?(completed, model.grads)
             let norm = gradientNorm()
             if let maxNorm = options.maxGradNorm, norm > maxNorm {
                 let k = Float(maxNorm / (norm + 1e-6))
