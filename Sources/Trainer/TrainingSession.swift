@@ -55,6 +55,8 @@ public struct SessionSummary: Sendable {
     public var peakResidentBytes: Int?
     public var seconds: Double
     public var registered: String?
+    /// Supervision problems found (with `explain`; otherwise training refuses to start when there are any).
+    public var problems = 0
 }
 
 /// `serve train` from start to end: model, template, data, (explain,) training, the adapter folder, registration.
@@ -91,7 +93,7 @@ public enum TrainingSession {
             let text = Explain.report(data, renderer: renderer, count: count)
             return SessionSummary(result: nil, stats: data.stats, trainableParameters: 0, baseParameters: base.parameterCount,
                                   outputPath: nil, explanation: text, peakResidentBytes: MemoryUsage.peakResidentBytes,
-                                  seconds: seconds(since: started), registered: nil)
+                                  seconds: seconds(since: started), registered: nil, problems: data.problems.count)
         }
         try data.checkSupervision()
         guard !data.train.isEmpty else {
