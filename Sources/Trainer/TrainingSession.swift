@@ -127,7 +127,6 @@ public enum TrainingSession {
                                 rsLoRA: options.rsLoRA)
         }
         try options.validate()
-        options.maxTokensPerPass = max(options.maxTokensPerPass, data.stats.longest)
         let model = LoRATrainingModel(base: base, layout: layout, threads: config.threads, dropout: options.dropout,
                                       seed: options.seed)
         if let initAdapter { try model.loadParameters(from: initAdapter) } else { model.initializeParameters(seed: options.seed) }
