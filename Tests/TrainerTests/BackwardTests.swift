@@ -64,6 +64,31 @@ final class BackwardTests: XCTestCase {
 
     func testGradientsMatchFiniteDifferences() throws { try check(dropout: 0) }
 
+    /// Sequences longer than one block of attention queries (128 rows): the blocked causal path.
+    func testLongSequenceLossAndGradientDirection() throws {
+        let (model, path) = try makeModel(dropout: 0)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let sequences = TinyModel.sequences([200, 131], vocab: model.base.config.vocabSize, seed: 21)
+        let supervised = sequences.reduce(0) { $0 + $1.supervisedCount }
+        model.grads.zero()
+        let (sum, count) = model.run(sequences, step: 0, gradientScale: 1 / Float(supervised), training: false)
+        let naive = NaiveReference(base: model.base)
+        let theta = model.params.array.map(Double.init)
+        func loss(_ p: [Double]) -> Double {
+            let r = naive.loss(sequences, layout: model.layout, params: p, dropout: DropoutMask(probability: 0), seed: 0, step: 0)
+            return r.sum / Double(r.count)
+        }
+        let reference = loss(theta)
+        XCTAssertEqual(sum / Double(count), reference, accuracy: 1e-5 * reference)
+        // Directional derivative along a random direction over all parameters.
+        var rng = SplitMix64(seed: 2)
+        let direction = theta.map { _ in Double(2 * rng.nextUnitFloat() - 1) }
+        let h = 1e-3
+        let fd = (loss(zip(theta, direction).map { $0 + h * $1 }) - loss(zip(theta, direction).map { $0 - h * $1 })) / (2 * h)
+        let analytic = zip(model.grads.array, direction).reduce(0.0) { $0 + Double($1.0) * $1.1 }
+        XCTAssertEqual(analytic, fd, accuracy: 1e-3 * abs(fd))
+    }
+
     func testGradientsMatchFiniteDifferencesWithDropout() throws { try check(dropout: 0.3) }
 
     func testGradientsMatchFiniteDifferencesWithRSLoRAAndTiedHead() throws { try check(dropout: 0, rsLoRA: true, tied: true) }
