@@ -207,7 +207,8 @@ public final class LoRATrainingModel {
         }
 
         // Attention block. dx now holds d(loss)/d(x2).
-        if layout.slot(layer: l, .o) != nil {
+        // The o projection's LoRA needs its input; a recomputed layer has just left it in scratch.
+        if layout.slot(layer: l, .o) != nil && !store.recompute {
             attention.forward(qkv: qkv, out: att, pass: pass, pool: pool, scratch: attentionScratch)
         }
         // datt[n, qDim] = dx[n, dim] · Wo[dim, qDim]
