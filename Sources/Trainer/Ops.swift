@@ -116,22 +116,24 @@ enum Ops {
 }
 
 /// Dropout on a LoRA input, as PEFT applies it (`lora_B(lora_A(dropout(x)))`, one independent mask per module):
-/// each element is kept with probability 1 − p and scaled by 1 / (1 − p).
+/// each element is kept with probability 1 − p and scaled by 1 / (1 − p). p is rounded to a multiple of 2⁻¹⁶
+/// (each 64-bit draw decides four elements), and the scale uses the rounded value, so E[mask] = 1 exactly.
 ///
 /// The mask is a pure function of (seed, step, example, position, layer, projection, feature) — counter-based, no
 /// state — so forward and backward regenerate it identically, and resuming or re-packing a step gives the same masks.
 public struct DropoutMask: Sendable {
     public let probability: Float
-    let threshold: UInt32
+    let threshold: UInt16
     let keepScale: Float
 
     public init(probability: Float) {
         self.probability = probability
-        threshold = UInt32(min(Double(UInt32.max), (Double(probability) * 4_294_967_296).rounded()))
-        keepScale = probability < 1 ? 1 / (1 - probability) : 0
+        let t = min(65535, max(0, (Double(probability) * 65536).rounded()))
+        threshold = UInt16(t)
+        keepScale = Float(65536 / (65536 - t))
     }
 
-    public var isActive: Bool { probability > 0 }
+    public var isActive: Bool { threshold > 0 }
 
     /// The mask's random stream for one row of one module.
     @inline(__always)
@@ -143,18 +145,19 @@ public struct DropoutMask: Sendable {
         return mix(h ^ UInt64(truncatingIfNeeded: layer * 16 + projection))
     }
 
-    /// out[j] = keep(j) ? x[j] · 1/(1−p) : 0, for one row of `count` features.
+    /// out[j] = keep(j) ? x[j] · 1/(1−p) : 0, for one row of `count` features (`out` may be `x`).
     @inline(__always)
     public func apply(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int, key: UInt64) {
         var state = key
         var j = 0
         while j < count {
             state &+= 0x9E37_79B9_7F4A_7C15
-            let r = Self.mix(state)
-            let lo = UInt32(truncatingIfNeeded: r), hi = UInt32(truncatingIfNeeded: r >> 32)
-            out[j] = lo >= threshold ? x[j] * keepScale : 0
-            if j + 1 < count { out[j + 1] = hi >= threshold ? x[j + 1] * keepScale : 0 }
-            j += 2
+            var r = Self.mix(state)
+            for k in j..<min(count, j + 4) {
+                out[k] = UInt16(truncatingIfNeeded: r) >= threshold ? x[k] * keepScale : 0
+                r >>= 16
+            }
+            j += 4
         }
     }
 

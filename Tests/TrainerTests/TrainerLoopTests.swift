@@ -241,3 +241,28 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(Double(p.pointer[0]), before * 0.999 - 0.01 * mHat / (vHat.squareRoot() + 1e-8), accuracy: 1e-6)
     }
 }
+
+final class DropoutMaskTests: XCTestCase {
+    func testKeepRateScaleAndDeterminism() {
+        let mask = DropoutMask(probability: 0.25)
+        let n = 40_000
+        let ones = [Float](repeating: 1, count: n)
+        var out = [Float](repeating: 0, count: n)
+        var again = [Float](repeating: 0, count: n)
+        let key = DropoutMask.rowKey(seed: 1, step: 2, example: 3, position: 4, layer: 5, projection: 6)
+        ones.withUnsafeBufferPointer { x in
+            out.withUnsafeMutableBufferPointer { mask.apply(x.baseAddress!, $0.baseAddress!, count: n, key: key) }
+            again.withUnsafeMutableBufferPointer { mask.apply(x.baseAddress!, $0.baseAddress!, count: n, key: key) }
+        }
+        XCTAssertEqual(out, again)
+        let kept = out.filter { $0 != 0 }
+        XCTAssertEqual(Double(kept.count) / Double(n), 0.75, accuracy: 0.01)
+        XCTAssertEqual(Set(kept), [Float(4.0 / 3.0)])
+        let otherKey = DropoutMask.rowKey(seed: 1, step: 2, example: 3, position: 4, layer: 5, projection: 5)
+        ones.withUnsafeBufferPointer { x in
+            again.withUnsafeMutableBufferPointer { mask.apply(x.baseAddress!, $0.baseAddress!, count: n, key: otherKey) }
+        }
+        XCTAssertNotEqual(out, again)
+        XCTAssertFalse(DropoutMask(probability: 0).isActive)
+    }
+}
