@@ -87,8 +87,14 @@ public enum TrainingSession {
         }
 
         // Data.
+        var dataOptions = config.data
+        if dataOptions.maxSequenceLength > base.config.contextLength {
+            reporter.note("note: --max-seq-len \(dataOptions.maxSequenceLength) is beyond the model's context; "
+                          + "using \(base.config.contextLength)")
+            dataOptions.maxSequenceLength = base.config.contextLength
+        }
         let data = try TrainingData.load(path: config.dataPath, renderer: renderer, vocabularySize: base.config.vocabSize,
-                                         options: config.data)
+                                         options: dataOptions)
         if let count = config.explain {
             let text = Explain.report(data, renderer: renderer, count: count)
             return SessionSummary(result: nil, stats: data.stats, trainableParameters: 0, baseParameters: base.parameterCount,
@@ -134,7 +140,7 @@ public enum TrainingSession {
         let baseHash = try Provenance.sha256(ofFile: config.modelPath)
         let template = renderer?.fingerprint ?? "none"
         let fingerprint = "base=\(baseHash) data=\(data.sha256) template=\(template) init=\(initHash) "
-            + "max_seq_len=\(config.data.maxSequenceLength) truncate=\(config.data.truncate) eval_split=\(config.data.evalSplit)"
+            + "max_seq_len=\(dataOptions.maxSequenceLength) truncate=\(config.data.truncate) eval_split=\(config.data.evalSplit)"
         let trainer = try Trainer(model: model, options: options, train: data.train, eval: data.eval,
                                   runDirectory: config.resolvedRunDirectory, fingerprint: fingerprint)
         let total = trainer.totalSteps

@@ -60,7 +60,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Stop when the eval loss has not improved for this many epochs (keeps the best adapter).") var patience: Int?
     @Option(help: "Seed for initialisation, data order, split and dropout.") var seed: UInt64 = 42
     @Option(help: "Threads.") var threads = 2
-    @Option(help: "Write a checkpoint every N steps.") var checkpointEvery: Int?
+    @Option(help: "Write a checkpoint (for --resume) every N steps; 0 for never.") var checkpointEvery = 50
     @Flag(help: "Continue from the checkpoint in the run folder.") var resume = false
     @Flag(help: "Show how the first examples are rendered and which tokens are trained, then stop.") var explain = false
     @Option(help: "Examples --explain shows.") var explainCount = 3
@@ -90,7 +90,8 @@ struct TrainCommand: ParsableCommand {
         o.maxSteps = maxSteps
         o.maxTokensPerPass = maxTokensPerPass
         o.patience = patience
-        o.checkpointEvery = checkpointEvery
+        guard checkpointEvery >= 0 else { throw CommandError("--checkpoint-every must be ≥ 0") }
+        o.checkpointEvery = checkpointEvery > 0 ? checkpointEvery : nil
         config.options = o
         config.data.maxSequenceLength = maxSeqLen
         config.data.truncate = truncate
