@@ -18,7 +18,7 @@ extension LlamaConfiguration {
 extension LoRALayout {
     /// The layout of an existing adapter (its modules, ranks and scales).
     public init(config: LlamaConfiguration, adapter: LoRAAdapterFile) {
-        self.init(config: config, modules: adapter.modules.map { ($0.layer, Projection($0.target), $0.rank, $0.scale) })
+        self.init(config: config, modules: adapter.modules.map { ($0.layer, Projection($0.target), $0.rank, $0.alpha, $0.scale) })
     }
 }
 
@@ -37,13 +37,15 @@ extension LoRATrainingModel {
     }
 
     /// The current parameters as an adapter (B rows in GGUF order; `PEFTWriter` permutes q/k back to HF order).
-    public func adapterFile(name: String, path: String, alpha: Double, rsLoRA: Bool, baseModelName: String?) -> LoRAAdapterFile {
+    /// `alpha` is the adapter-wide `lora_alpha`; modules keep their own (written as `alpha_pattern` where they differ).
+    public func adapterFile(name: String, path: String, rank: Int? = nil, alpha: Double, rsLoRA: Bool,
+                            baseModelName: String?) -> LoRAAdapterFile {
         let modules = layout.slots.map { slot in
-            LoRAModuleWeights(layer: slot.layer, target: slot.projection.loraTarget, rank: slot.rank, alpha: alpha,
+            LoRAModuleWeights(layer: slot.layer, target: slot.projection.loraTarget, rank: slot.rank, alpha: slot.alpha,
                               scale: slot.scale, a: params.slice(slot.offsetA, slot.countA),
                               b: params.slice(slot.offsetB, slot.countB))
         }
-        let rank = layout.slots.first?.rank ?? 0
+        let rank = rank ?? layout.slots.first?.rank ?? 0
         return LoRAAdapterFile(name: name, path: path, format: .peft, rank: rank, alpha: alpha, useRSLoRA: rsLoRA,
                                modules: modules, byteSize: 0, metadata: [:], baseModelName: baseModelName)
     }

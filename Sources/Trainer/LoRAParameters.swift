@@ -7,6 +7,8 @@ public struct LoRAModuleSlot: Sendable, Equatable {
     public let rank: Int
     public let inFeatures: Int
     public let outFeatures: Int
+    /// The module's alpha (PEFT's `lora_alpha`, or its `alpha_pattern` entry).
+    public let alpha: Double
     /// `alpha / rank`, or `alpha / sqrt(rank)` with rsLoRA.
     public let scale: Float
     /// Offset of A `[rank, inFeatures]` in the flat buffer.
@@ -29,22 +31,23 @@ public struct LoRALayout: Sendable, Equatable {
     /// Every layer gets `targets`, each with `rank` and scale alpha/rank (alpha/sqrt(rank) with `rsLoRA`).
     public init(config: LlamaConfiguration, targets: Set<Projection>, rank: Int, alpha: Double, rsLoRA: Bool) {
         let scale = Float(rsLoRA ? alpha / Double(rank).squareRoot() : alpha / Double(rank))
-        var modules: [(Int, Projection, Int, Float)] = []
+        var modules: [(Int, Projection, Int, Double, Float)] = []
         for l in 0..<config.layerCount {
-            for p in Projection.allCases where targets.contains(p) { modules.append((l, p, rank, scale)) }
+            for p in Projection.allCases where targets.contains(p) { modules.append((l, p, rank, alpha, scale)) }
         }
         self.init(config: config, modules: modules)
     }
 
-    /// Explicit modules: (layer, projection, rank, scale), e.g. from an adapter with per-module ranks.
-    public init(config: LlamaConfiguration, modules: [(layer: Int, projection: Projection, rank: Int, scale: Float)]) {
+    /// Explicit modules: (layer, projection, rank, alpha, scale), e.g. from an adapter with per-module ranks.
+    public init(config: LlamaConfiguration,
+                modules: [(layer: Int, projection: Projection, rank: Int, alpha: Double, scale: Float)]) {
         var index = [[Int?]](repeating: [Int?](repeating: nil, count: Projection.allCases.count), count: config.layerCount)
         var slots: [LoRAModuleSlot] = []
         var offset = 0
         for m in modules.sorted(by: { ($0.layer, $0.projection.rawValue) < ($1.layer, $1.projection.rawValue) }) {
             let f = m.projection.features(config)
             let slot = LoRAModuleSlot(layer: m.layer, projection: m.projection, rank: m.rank, inFeatures: f.in,
-                                      outFeatures: f.out, scale: m.scale, offsetA: offset, offsetB: offset + m.rank * f.in)
+                                      outFeatures: f.out, alpha: m.alpha, scale: m.scale, offsetA: offset, offsetB: offset + m.rank * f.in)
             offset += slot.countA + slot.countB
             index[m.layer][m.projection.rawValue] = slots.count
             slots.append(slot)

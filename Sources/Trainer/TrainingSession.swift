@@ -159,7 +159,7 @@ public enum TrainingSession {
         let result = try trainer.run(resume: config.resume)
 
         // The adapter folder.
-        let adapter = model.adapterFile(name: config.resolvedName, path: config.outputPath, alpha: options.alpha,
+        let adapter = model.adapterFile(name: config.resolvedName, path: config.outputPath, rank: options.rank, alpha: options.alpha,
                                         rsLoRA: options.rsLoRA, baseModelName: file.string("general.name"))
         let provenance = Provenance(
             baseSHA256: baseHash, baseName: file.string("general.name"), chatTemplate: template, dataSHA256: data.sha256,

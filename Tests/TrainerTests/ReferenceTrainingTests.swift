@@ -41,6 +41,9 @@ final class ReferenceTrainingTests: XCTestCase {
         let text = try String(contentsOfFile: run + "/train_log.jsonl", encoding: .utf8)
         let records = try text.split(separator: "\n").map { try JSONParser.parse(String($0)) }
         XCTAssertEqual(records.count, 8)
+        // The first logged loss is the loss of adapters/train-init itself: initial_loss, to 1e-4 relative.
+        let initial = try XCTUnwrap(records.first?["loss"]?.doubleValue)
+        XCTAssertEqual(initial, ref.initialLoss, accuracy: 1e-4 * ref.initialLoss, "initial loss")
         for (k, record) in records.enumerated() {
             XCTAssertEqual(record["type"]?.stringValue, "train")
             XCTAssertEqual(record["step"]?.intValue, k + 1)

@@ -125,6 +125,22 @@ final class SessionTests: XCTestCase {
         // The same output again is refused without --overwrite.
         config.registerURL = nil
         XCTAssertThrowsError(try TrainingSession.run(config, reporter: Silent())) { XCTAssertTrue("\($0)".contains("already exists")) }
+
+        // --init-adapter: starts from that adapter, takes its rank and targets; a vanishing learning rate leaves it as it was.
+        var next = config
+        next.outputPath = dir.appendingPathComponent("continued").path
+        next.initAdapter = config.outputPath
+        next.options.rank = 16
+        next.options.targets = [.q]
+        next.options.learningRate = 1e-30
+        next.options.optimizer.weightDecay = 0
+        next.options.maxSteps = 1
+        _ = try TrainingSession.run(next, reporter: Silent())
+        let continued = try AdapterLoader.load(path: next.outputPath, name: "c", base: c.adapterShape)
+        XCTAssertEqual(continued.rank, 2)
+        XCTAssertEqual(continued.targets, adapter.targets)
+        XCTAssertEqual(continued.modules.map(\.a), adapter.modules.map(\.a))
+        XCTAssertEqual(continued.modules.map(\.b), adapter.modules.map(\.b))
     }
 
     func testRegistrationFailureIsReported() throws {
