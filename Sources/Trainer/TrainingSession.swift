@@ -133,6 +133,9 @@ public enum TrainingSession {
                                 rsLoRA: options.rsLoRA)
         }
         try options.validate()
+        if options.patience != nil && data.eval.isEmpty {
+            throw TrainerError("--patience needs eval examples (--eval-split > 0 and at least two examples)")
+        }
         let model = LoRATrainingModel(base: base, layout: layout, threads: config.threads, dropout: options.dropout,
                                       seed: options.seed)
         if let initAdapter { try model.loadParameters(from: initAdapter) } else { model.initializeParameters(seed: options.seed) }
@@ -150,7 +153,13 @@ public enum TrainingSession {
             try? fm.removeItem(atPath: trainer.checkpointPath)
         }
         var startStep = 0
-        if config.resume, let ck = try? Checkpoint.read(from: trainer.checkpointPath) { startStep = ck.step }
+        if config.resume {
+            if let ck = try? Checkpoint.read(from: trainer.checkpointPath) {
+                startStep = ck.step
+            } else {
+                reporter.note("no checkpoint in \(config.resolvedRunDirectory); starting from step 0")
+            }
+        }
         reporter.note("training \(layout.parameterCount) LoRA parameters "
                       + String(format: "(%.3f%% of %d base parameters)", 100 * Double(layout.parameterCount) / Double(base.parameterCount),
                                base.parameterCount)
