@@ -11,8 +11,8 @@ import Tensor
 public final class LoRATrainingModel {
     public let base: FrozenBase
     public let layout: LoRALayout
-    public let params: FlatBuffer
-    public let grads: FlatBuffer
+    public let params: FlatBuffer          // [layout.parameterCount]: A [r, in] then B [out, r] of every module
+    public let grads: FlatBuffer           // [layout.parameterCount], same layout; accumulated by `run`
     public let pool: ThreadPool
     /// Dropout on every LoRA input during training passes (never in evaluation).
     public var dropout: DropoutMask
@@ -32,9 +32,10 @@ public final class LoRATrainingModel {
     private var ropeCos: [Float] = []    // [positions, ropeDim/2]
     private var ropeSin: [Float] = []
     private var ropePositions = 0
+    /// Prediction rows of the output head: x [m, dim] normalised, rstd [m], dx [m, dim].
     private var headBuffers: (x: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
                               dx: UnsafeMutablePointer<Float>, capacity: Int)?
-    private let logits: UnsafeMutablePointer<Float>
+    private let logits: UnsafeMutablePointer<Float>    // [logitChunk, vocab]
     private let logitCapacity: Int
     /// The lowest layer with a LoRA module: nothing below it needs a backward pass.
     private let lowestAdaptedLayer: Int
