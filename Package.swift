@@ -36,10 +36,12 @@ let package = Package(
             name: "Bench",
             dependencies: ["Llama", "Tensor", "JSON", .product(name: "Histogram", package: "hdrhistogram-swift")]),
         .target(name: "Server", dependencies: ["HTTP", "OpenAI", "Engine", "Adapters", "JSON", "Tokenizer", "Llama"]),
+        .target(name: "Trainer", dependencies: ["Tensor", "GGUF", "Llama", "Tokenizer", "SafeTensors", "Adapters", "JSON", "HTTP"],
+                swiftSettings: kernelFlags),
         .executableTarget(
             name: "serve",
             dependencies: [
-                "Engine", "Llama", "Tokenizer", "GGUF", "Jinja", "Adapters", "HTTP", "OpenAI", "Bench", "Server", "JSON",
+                "Engine", "Llama", "Tokenizer", "GGUF", "Jinja", "Adapters", "HTTP", "OpenAI", "Bench", "Server", "JSON", "Trainer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -54,6 +56,8 @@ let package = Package(
         .testTarget(name: "OpenAITests", dependencies: ["OpenAI", "JSON"]),
         .testTarget(name: "FuzzTests", dependencies: ["GGUF", "SafeTensors", "Adapters", "OpenAI", "JSON", "HTTP"],
                     exclude: ["Corpus"]),
+        .testTarget(name: "TrainerTests",
+                    dependencies: ["Trainer", "Llama", "GGUF", "Adapters", "SafeTensors", "JSON", "Tensor", "TestSupport"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "HTTP", "JSON", "Adapters", "TestSupport"]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "JSON"]),
         .target(name: "TestSupport", dependencies: ["GGUF"], path: "Tests/TestSupport"),

@@ -14,6 +14,7 @@ struct Serve: AsyncParsableCommand {
             GenerateCommand.self,
             TemplateCommand.self,
             AdaptersCommand.self,
+            TrainCommand.self,
         ],
         defaultSubcommand: ServerCommand.self)
 }

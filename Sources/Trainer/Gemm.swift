@@ -1,0 +1,45 @@
+import Tensor
+
+/// Matrix products for training, split over a thread pool: each block of C's rows (or columns) is one
+/// single-threaded OpenBLAS call, and the blocks depend only on the shapes, so results do not depend on scheduling
+/// or on the number of threads.
+struct Gemm {
+    let pool: ThreadPool
+
+    /// C[m, n] = alpha · op(A) · op(B) + beta · C, row-major. op(A) = A stored [m, k], or Aᵀ with A stored [k, m]
+    /// (`transA`); op(B) = B stored [k, n], or Bᵀ with B stored [n, k] (`transB`).
+    func callAsFunction(m: Int, n: Int, k: Int, alpha: Float = 1,
+                        a: UnsafePointer<Float>, lda: Int, transA: Bool = false,
+                        b: UnsafePointer<Float>, ldb: Int, transB: Bool = false,
+                        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if m == 0 || n == 0 { return }
+        let work = Double(m) * Double(n) * Double(k)
+        if work < 1_048_576 {
+            BLAS.sgemm(m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, transposeB: transB,
+                       beta: beta, c: c, ldc: ldc, transposeA: transA)
+            return
+        }
+        // Split the longer side of C into up to 8 blocks of at least 64, whatever the thread count: several per
+        // thread, so a thread slowed down by other processes does not hold up the rest, and the same blocks (so
+        // the same bits) with 1 thread or 4.
+        let splitRows = m >= n
+        let side = splitRows ? m : n
+        let parts = max(1, min(8, side / 64))
+        let block = (side + parts - 1) / parts
+        pool.parallelFor(parts) { part in
+            let lo = part * block
+            let len = min(side, lo + block) - lo
+            if len <= 0 { return }
+            if splitRows {
+                // Rows lo..<lo+len of op(A): A + lo·lda when stored [m, k], A + lo when stored [k, m].
+                BLAS.sgemm(m: len, n: n, k: k, alpha: alpha, a: transA ? a + lo : a + lo * lda, lda: lda,
+                           b: b, ldb: ldb, transposeB: transB, beta: beta, c: c + lo * ldc, ldc: ldc, transposeA: transA)
+            } else {
+                // Columns lo..<lo+len of op(B): B + lo·ldb when stored [n, k], B + lo when stored [k, n].
+                BLAS.sgemm(m: m, n: len, k: k, alpha: alpha, a: a, lda: lda,
+                           b: transB ? b + lo * ldb : b + lo, ldb: ldb, transposeB: transB,
+                           beta: beta, c: c + lo, ldc: ldc, transposeA: transA)
+            }
+        }
+    }
+}
