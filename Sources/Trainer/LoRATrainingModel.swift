@@ -20,6 +20,8 @@ public final class LoRATrainingModel {
     public var seed: UInt64
     /// Rows of logits computed at once in the cross-entropy: bounds that buffer to `chunk × vocab` floats.
     public var logitChunk = 64
+    /// Passes with more rows than this keep only each layer's input and recompute the layer in the backward pass.
+    public var recomputeAbove = 1024
 
     let gemm: Gemm
     let store: ActivationStore
@@ -66,7 +68,7 @@ public final class LoRATrainingModel {
     }
 
     /// Floats of activations kept per token (all layers), for memory estimates.
-    public var activationFloatsPerToken: Int { store.floatsPerRow }
+    public func activationFloatsPerToken(recompute: Bool) -> Int { store.floatsPerRow(recompute: recompute) }
 
     // MARK: - Public entry
 
@@ -77,7 +79,7 @@ public final class LoRATrainingModel {
     public func run(_ sequences: [TrainingSequence], step: Int, gradientScale: Float?, training: Bool) -> (lossSum: Double, count: Int) {
         let pass = PackedPass(sequences)
         if pass.n == 0 { return (0, 0) }
-        store.reserve(pass.n)
+        store.reserve(pass.n, recompute: pass.n > recomputeAbove)
         scratch.reserve(pass.n)
         prepareRope(upTo: pass.maxLength)
         let useDropout = training && dropout.isActive
@@ -175,6 +177,10 @@ public final class LoRATrainingModel {
         let dx = scratch[PassScratch.dx], dxn = scratch[PassScratch.dxn], dh = scratch[PassScratch.dh]
         let dgu = scratch[PassScratch.dgu], dqkv = scratch[PassScratch.dqkv], datt = scratch[PassScratch.datt]
         let needInputGradient = l > lowestAdaptedLayer
+        if store.recompute {
+            // Refill the shared layer block from the saved input (same weights, same dropout masks, same bits).
+            layerForward(l, pass, n: n, step: step, dropout: useDropout)
+        }
 
         // Feed-forward block: recompute its normalised input and the SwiGLU product.
         layer.ffnNorm.withUnsafeBufferPointer { w in

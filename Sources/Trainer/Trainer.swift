@@ -61,6 +61,7 @@ public final class Trainer {
         v = FlatBuffer(count: model.params.count)
         model.dropout = DropoutMask(probability: options.dropout)
         model.seed = options.seed
+        model.recomputeAbove = options.maxTokensPerPass
     }
 
     public var examplesPerStep: Int { options.batchSize * options.gradientAccumulation }

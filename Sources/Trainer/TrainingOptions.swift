@@ -21,7 +21,8 @@ public struct TrainingOptions: Sendable, Equatable {
     public var epochs = 3
     /// Stops after this many optimiser steps (overrides `epochs`).
     public var maxSteps: Int?
-    /// Rows of one forward/backward pass: bounds activation memory. A longer sequence gets a pass of its own.
+    /// Rows of one forward/backward pass: bounds activation memory. A longer sequence gets a pass of its own, in
+    /// which layers are recomputed in the backward pass instead of kept.
     public var maxTokensPerPass = 1024
     // Evaluation and control
     /// Stop when the eval loss has not improved for this many evaluations; the best adapter is kept.

@@ -55,6 +55,8 @@ public struct SessionSummary: Sendable {
     public var peakResidentBytes: Int?
     public var seconds: Double
     public var registered: String?
+    /// Supervision problems found (with `explain`; otherwise training refuses to start when there are any).
+    public var problems = 0
 }
 
 /// `serve train` from start to end: model, template, data, (explain,) training, the adapter folder, registration.
@@ -91,7 +93,7 @@ public enum TrainingSession {
             let text = Explain.report(data, renderer: renderer, count: count)
             return SessionSummary(result: nil, stats: data.stats, trainableParameters: 0, baseParameters: base.parameterCount,
                                   outputPath: nil, explanation: text, peakResidentBytes: MemoryUsage.peakResidentBytes,
-                                  seconds: seconds(since: started), registered: nil)
+                                  seconds: seconds(since: started), registered: nil, problems: data.problems.count)
         }
         try data.checkSupervision()
         guard !data.train.isEmpty else {
@@ -125,7 +127,6 @@ public enum TrainingSession {
                                 rsLoRA: options.rsLoRA)
         }
         try options.validate()
-        options.maxTokensPerPass = max(options.maxTokensPerPass, data.stats.longest)
         let model = LoRATrainingModel(base: base, layout: layout, threads: config.threads, dropout: options.dropout,
                                       seed: options.seed)
         if let initAdapter { try model.loadParameters(from: initAdapter) } else { model.initializeParameters(seed: options.seed) }

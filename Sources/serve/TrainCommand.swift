@@ -117,6 +117,9 @@ struct TrainCommand: ParsableCommand {
         if let text = summary.explanation {
             print(text, terminator: "")
             print(TrainingSession.describe(summary.stats, path: data))
+            if summary.problems > 0 {
+                throw CommandError("refusing to train: \(summary.problems) supervision problem(s), listed above")
+            }
             return
         }
         progress.summary(summary)

@@ -64,6 +64,31 @@ final class BackwardTests: XCTestCase {
 
     func testGradientsMatchFiniteDifferences() throws { try check(dropout: 0) }
 
+    /// Sequences longer than one block of attention queries (128 rows): the blocked causal path.
+    func testLongSequenceLossAndGradientDirection() throws {
+        let (model, path) = try makeModel(dropout: 0)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let sequences = TinyModel.sequences([200, 131], vocab: model.base.config.vocabSize, seed: 21)
+        let supervised = sequences.reduce(0) { $0 + $1.supervisedCount }
+        model.grads.zero()
+        let (sum, count) = model.run(sequences, step: 0, gradientScale: 1 / Float(supervised), training: false)
+        let naive = NaiveReference(base: model.base)
+        let theta = model.params.array.map(Double.init)
+        func loss(_ p: [Double]) -> Double {
+            let r = naive.loss(sequences, layout: model.layout, params: p, dropout: DropoutMask(probability: 0), seed: 0, step: 0)
+            return r.sum / Double(r.count)
+        }
+        let reference = loss(theta)
+        XCTAssertEqual(sum / Double(count), reference, accuracy: 1e-5 * reference)
+        // Directional derivative along a random direction over all parameters.
+        var rng = SplitMix64(seed: 2)
+        let direction = theta.map { _ in Double(2 * rng.nextUnitFloat() - 1) }
+        let h = 1e-3
+        let fd = (loss(zip(theta, direction).map { $0 + h * $1 }) - loss(zip(theta, direction).map { $0 - h * $1 })) / (2 * h)
+        let analytic = zip(model.grads.array, direction).reduce(0.0) { $0 + Double($1.0) * $1.1 }
+        XCTAssertEqual(analytic, fd, accuracy: 1e-3 * abs(fd))
+    }
+
     func testGradientsMatchFiniteDifferencesWithDropout() throws { try check(dropout: 0.3) }
 
     func testGradientsMatchFiniteDifferencesWithRSLoRAAndTiedHead() throws { try check(dropout: 0, rsLoRA: true, tied: true) }
@@ -101,5 +126,56 @@ final class BackwardTests: XCTestCase {
         }
         XCTAssertEqual(count, expectedCount)
         XCTAssertEqual(sum, expected, accuracy: 1e-5 * expected)
+    }
+}
+
+final class DeterminismTests: XCTestCase {
+    /// Recomputing layers in the backward pass (long passes) gives the very same loss and gradients as keeping them.
+    func testRecomputedLayersGiveIdenticalGradients() throws {
+        let c = TinyModel.config(layers: 3)
+        let path = try TinyModel.write(c, seed: 12)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let base = try FrozenBase(path: path)
+        let layout = LoRALayout(config: c, targets: [.q, .v, .o, .down], rank: 2, alpha: 4, rsLoRA: false)
+        let sequences = TinyModel.sequences([9, 20, 5], vocab: c.vocabSize, seed: 8)
+        func gradients(recomputeAbove: Int, threads: Int = 2) -> (Double, [Float]) {
+            let model = LoRATrainingModel(base: base, layout: layout, threads: threads, dropout: 0.2, seed: 4)
+            var rng = SplitMix64(seed: 9)
+            for i in 0..<model.params.count { model.params.pointer[i] = (2 * rng.nextUnitFloat() - 1) * 0.2 }
+            model.recomputeAbove = recomputeAbove
+            model.grads.zero()
+            let (sum, _) = model.run(sequences, step: 2, gradientScale: 0.1, training: true)
+            return (sum, model.grads.array)
+        }
+        let kept = gradients(recomputeAbove: 1000)
+        let recomputed = gradients(recomputeAbove: 10)
+        XCTAssertEqual(kept.0, recomputed.0)
+        XCTAssertEqual(kept.1, recomputed.1)
+        XCTAssertTrue(kept.1.contains { $0 != 0 })
+    }
+
+    /// Products are split by shape, not by thread: one thread or three give the same bits (model wide enough
+    /// for the products to be split).
+    func testThreadCountDoesNotChangeResults() throws {
+        let c = TinyModel.config(layers: 2, dim: 256)
+        let path = try TinyModel.write(c, seed: 13)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let base = try FrozenBase(path: path)
+        let layout = LoRALayout(config: c, targets: Set(Projection.allCases), rank: 4, alpha: 8, rsLoRA: false)
+        let sequences = TinyModel.sequences([40, 30], vocab: c.vocabSize, seed: 8)
+        func gradients(threads: Int) -> (Double, [Float]) {
+            let model = LoRATrainingModel(base: base, layout: layout, threads: threads, dropout: 0.1, seed: 4)
+            var rng = SplitMix64(seed: 9)
+            for i in 0..<model.params.count { model.params.pointer[i] = (2 * rng.nextUnitFloat() - 1) * 0.1 }
+            model.grads.zero()
+            let (sum, _) = model.run(sequences, step: 2, gradientScale: 0.1, training: true)
+            return (sum, model.grads.array)
+        }
+        let two = gradients(threads: 2)
+        let one = gradients(threads: 1)
+        let three = gradients(threads: 3)
+        XCTAssertEqual(one.0, two.0)
+        XCTAssertEqual(one.1, two.1)
+        XCTAssertEqual(three.1, two.1)
     }
 }

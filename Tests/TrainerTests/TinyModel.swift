@@ -5,8 +5,8 @@ import Llama
 
 /// A tiny random llama model written with GGUFWriter and loaded back as any GGUF is.
 enum TinyModel {
-    static func config(layers: Int = 2) -> LlamaConfiguration {
-        LlamaConfiguration(layerCount: layers, dim: 32, ffnDim: 64, headCount: 4, kvHeadCount: 2, vocabSize: 96,
+    static func config(layers: Int = 2, dim: Int = 32) -> LlamaConfiguration {
+        LlamaConfiguration(layerCount: layers, dim: dim, ffnDim: 2 * dim, headCount: 4, kvHeadCount: 2, vocabSize: 96,
                            contextLength: 256, ropeBase: 10000, rmsEps: 1e-5)
     }
 
