@@ -54,6 +54,8 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Llama", "Tokenizer", "GGUF", "Adapters", "TestSupport"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
         .testTarget(name: "OpenAITests", dependencies: ["OpenAI", "JSON"]),
+        .testTarget(name: "FuzzTests", dependencies: ["GGUF", "SafeTensors", "Adapters", "OpenAI", "JSON", "HTTP"],
+                    exclude: ["Corpus"]),
         .testTarget(name: "TrainerTests",
                     dependencies: ["Trainer", "Llama", "GGUF", "Adapters", "SafeTensors", "JSON", "Tensor", "TestSupport"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "HTTP", "JSON", "Adapters", "TestSupport"]),

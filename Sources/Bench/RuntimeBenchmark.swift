@@ -39,7 +39,7 @@ public struct RuntimeBenchmark {
 
     /// `streams` sequences, each with a `context`-token prompt already cached, decode `steps`
     /// tokens together: one batched forward pass per step with one token from each.
-    public func decode(streams: Int, steps: Int, context: Int = 16) throws -> Result {
+    public func decode(streams: Int, steps: Int, context: Int = 16, adapters: AdapterMix = .none) throws -> Result {
         let ws = Workspace()
         var logits: [Float] = []
         let caches = (0..<streams).map { _ in model.makeCache(maxLength: context + steps + 1) }
@@ -52,7 +52,14 @@ public struct RuntimeBenchmark {
         let t0 = DispatchTime.now().uptimeNanoseconds
         for step in 0..<steps {
             var batch = Batch()
-            for s in 0..<streams { batch.add([next[s]], startingAt: context + step, cache: caches[s], logits: true) }
+            for s in 0..<streams {
+                let rows = batch.add([next[s]], startingAt: context + step, cache: caches[s], logits: true)
+                switch adapters {
+                case .none: break
+                case .unmerged(let list, _): if let a = list[s % list.count] { batch.apply(a, rows: rows) }
+                case .merged(let list, _): if let w = list[s % list.count] { batch.apply(w, rows: rows) }
+                }
+            }
             try model.forward(batch, workspace: ws, logits: &logits)
             let vocab = model.config.vocabSize
             logits.withUnsafeBufferPointer { l in
@@ -64,8 +71,23 @@ public struct RuntimeBenchmark {
             }
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-        let name = streams == 1 ? "generation, 1 stream (\(steps) tokens)" : "batched decode, \(streams) streams (\(steps) steps)"
+        var name = streams == 1 ? "generation, 1 stream (\(steps) tokens)" : "batched decode, \(streams) streams (\(steps) steps)"
+        if case .none = adapters {} else { name += ", \(adapters.label)" }
         return Result(name: name, tokens: streams * steps, seconds: seconds)
+    }
+}
+
+/// Which adapter each decoding stream runs with (stream s takes entry s mod count; nil = base).
+public enum AdapterMix: Sendable {
+    case none
+    case unmerged([LoRAAdapter?], label: String)
+    case merged([MergedWeights?], label: String)
+
+    var label: String {
+        switch self {
+        case .none: "base"
+        case .unmerged(_, let label), .merged(_, let label): label
+        }
     }
 }
 

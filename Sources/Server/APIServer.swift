@@ -79,6 +79,7 @@ public final class APIServer: HTTPHandler, @unchecked Sendable {
         h.maxBodyBytes = configuration.maxBodyBytes
         h.maxHeaderBytes = configuration.maxHeaderBytes
         h.headerTimeout = .milliseconds(Int64(configuration.headerTimeoutSeconds * 1000))
+        h.bodyTimeout = .milliseconds(Int64(configuration.bodyTimeoutSeconds * 1000))
         h.idleTimeout = .milliseconds(Int64(configuration.idleTimeoutSeconds * 1000))
         h.maxConnections = configuration.maxConnections
         let server = HTTPServer(configuration: h, handler: self)

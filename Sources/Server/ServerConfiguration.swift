@@ -23,6 +23,7 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var maxBodyBytes = 8 << 20
     public var maxHeaderBytes = 16 << 10
     public var headerTimeoutSeconds = 10.0
+    public var bodyTimeoutSeconds = 30.0         // longest pause while a request body arrives
     public var idleTimeoutSeconds = 60.0
     public var maxConnections = 1024
     public var shutdownDeadlineSeconds = 30.0
@@ -38,7 +39,7 @@ public struct ServerConfiguration: Sendable, Equatable {
     public static let keys = [
         "host", "port", "model", "threads", "batch_token_budget", "max_running_sequences", "max_queued_requests",
         "context_size", "default_max_tokens", "adapters_dir", "adapter_roots", "adapter_memory_budget_mb",
-        "max_body_bytes", "max_header_bytes", "header_timeout_s", "idle_timeout_s", "max_connections",
+        "max_body_bytes", "max_header_bytes", "header_timeout_s", "body_timeout_s", "idle_timeout_s", "max_connections",
         "shutdown_deadline_s", "api_keys", "admin_keys", "log_level",
     ]
 
@@ -97,6 +98,7 @@ public struct ServerConfiguration: Sendable, Equatable {
         case "max_body_bytes": maxBodyBytes = try int()
         case "max_header_bytes": maxHeaderBytes = try int()
         case "header_timeout_s": headerTimeoutSeconds = try double()
+        case "body_timeout_s": bodyTimeoutSeconds = try double()
         case "idle_timeout_s": idleTimeoutSeconds = try double()
         case "max_connections": maxConnections = try int()
         case "shutdown_deadline_s": shutdownDeadlineSeconds = try double()
@@ -122,7 +124,7 @@ public struct ServerConfiguration: Sendable, Equatable {
         try check(adapterMemoryBudgetMB >= 1, "adapter_memory_budget_mb must be at least 1")
         try check(maxBodyBytes >= 1024, "max_body_bytes must be at least 1024")
         try check(maxHeaderBytes >= 1024, "max_header_bytes must be at least 1024")
-        try check(headerTimeoutSeconds > 0 && idleTimeoutSeconds > 0, "timeouts must be positive")
+        try check(headerTimeoutSeconds > 0 && bodyTimeoutSeconds > 0 && idleTimeoutSeconds > 0, "timeouts must be positive")
         try check(maxConnections >= 1, "max_connections must be at least 1")
         try check(shutdownDeadlineSeconds >= 0, "shutdown_deadline_s must not be negative")
         try check(["debug", "info", "warning", "error"].contains(logLevel), "log_level must be debug, info, warning or error")

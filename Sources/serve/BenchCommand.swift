@@ -2,6 +2,7 @@ import ArgumentParser
 import Bench
 import Foundation
 import JSON
+import Adapters
 import Llama
 
 /// `serve bench …`: benchmarks. The default, `load`, load-tests a running OpenAI-compatible server;
@@ -162,6 +163,9 @@ struct RuntimeBenchCommand: ParsableCommand {
     @Option(help: "Decode steps for batched decode.") var batchSteps: Int = 32
 
     @Flag(help: "Also time single-token products over one matrix (kernel speed in cache).") var kernels = false
+    @Option(name: .customLong("adapter"), help: "Adapters (PEFT folder or GGUF LoRA, repeatable): adds batched decode with each, unmerged and merged.")
+    var adapterPaths: [String] = []
+    @Option(help: "Distinct copies of each adapter spread over the streams (each copy is its own LoRA group).") var distinct: Int = 32
 
     func run() throws {
         let path = try DefaultModel.resolve(model)
@@ -183,8 +187,23 @@ struct RuntimeBenchCommand: ParsableCommand {
             var results = [try bench.promptProcessing(length: promptTokens)]
             results.append(try bench.decode(streams: 1, steps: generateTokens))
             for b in batchSizes { results.append(try bench.decode(streams: b, steps: batchSteps)) }
+            for adapterPath in adapterPaths {
+                let shape = BaseModelShape(loaded.config)
+                let name = URL(fileURLWithPath: adapterPath).lastPathComponent
+                var unmerged: [LoRAAdapter?] = []
+                for i in 0..<max(1, distinct) {
+                    unmerged.append(try AdapterLoader.load(path: adapterPath, name: "\(name)-\(i)", base: shape).makeLoRAAdapter(for: loaded.config))
+                }
+                let file = try AdapterLoader.load(path: adapterPath, name: name, base: shape)
+                let merged = try file.makeMergedWeights(base: loaded.weights, config: loaded.config)
+                for b in batchSizes {
+                    results.append(try bench.decode(streams: b, steps: batchSteps,
+                                                    adapters: .unmerged(unmerged, label: "\(unmerged.count) x \(name) unmerged")))
+                    results.append(try bench.decode(streams: b, steps: batchSteps, adapters: .merged([merged], label: "\(name) merged")))
+                }
+            }
             for r in results {
-                print(String(format: "threads %d  %-40@ %8.1f tokens/s  (%d tokens in %.3f s)",
+                print(String(format: "threads %d  %-60@ %8.1f tokens/s  (%d tokens in %.3f s)",
                              t, r.name as NSString, r.tokensPerSecond, r.tokens, r.seconds))
             }
         }

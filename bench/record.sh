@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Records every figure bench/README.md keeps, in one run on one machine:
+#   bench/record.sh [DURATION_SECONDS]     (default 30 s per load scenario)
+# 1. the machine (CPU, cores, load average);
+# 2. `serve bench runtime` with 1 and 2 threads: prefill (512 tokens), single-stream generation (128 tokens),
+#    batched decode at 8 and 32 sequences, and with the reference adapters (32 distinct unmerged copies, merged);
+# 3. every load scenario of bench/scenarios through bench/run-scenario.sh (64-token completions for base-1/base-8).
+# Everything is printed and kept under bench/results/record-<UTC time>.txt.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+DURATION="${1:-30}"
+REF="$ROOT/../shared/reference/adapters"
+mkdir -p bench/results
+OUT="bench/results/record-$(date -u +%Y%m%dT%H%M%SZ).txt"
+swift build -c release --product serve >&2
+{
+    echo "== machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "== git $(git rev-parse --short HEAD)"
+    adapters=()
+    [[ -d "$REF/qv-r8" ]] && adapters+=(--adapter "$REF/qv-r8")
+    [[ -d "$REF/all-r16" ]] && adapters+=(--adapter "$REF/all-r16")
+    echo "== serve bench runtime --threads 1,2 --batches 8,32 ${adapters[*]}"
+    .build/release/serve bench runtime --threads 1,2 --batches 8,32 --batch-steps 32 "${adapters[@]}"
+    for s in base-1 base-8; do
+        echo "== scenario $s (64-token completions, ${DURATION} s)"
+        bench/run-scenario.sh "bench/scenarios/$s.json" -- --duration "$DURATION" --max-tokens 64 --quiet 2>&1 | tail -n 25
+    done
+    for s in base-32 half-adapter-8 adapters-64-uniform adapters-64-zipf adapters-64-churn; do
+        echo "== scenario $s (${DURATION} s)"
+        bench/run-scenario.sh "bench/scenarios/$s.json" -- --duration "$DURATION" --quiet 2>&1 | tail -n 25
+    done
+    echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+} 2>&1 | tee "$OUT"
+echo "recorded in $OUT"
