@@ -58,7 +58,7 @@ let package = Package(
                     exclude: ["Corpus"]),
         .testTarget(name: "TrainerTests",
                     dependencies: ["Trainer", "Llama", "GGUF", "Adapters", "SafeTensors", "JSON", "Tensor", "TestSupport"]),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "HTTP", "JSON", "Adapters", "TestSupport"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "HTTP", "JSON", "Adapters", "Trainer", "TestSupport"]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "JSON"]),
         .target(name: "TestSupport", dependencies: ["GGUF"], path: "Tests/TestSupport"),
     ]

@@ -21,6 +21,7 @@ p.add_argument("--churn-paths", default="", help="comma-separated adapter folder
 p.add_argument("--cancel-share", type=float, default=0.1)
 p.add_argument("--malformed-share", type=float, default=0.05)
 p.add_argument("--max-tokens", type=int, default=16)
+p.add_argument("--warmup", type=float, default=60, help="seconds of load after which 'after_warmup' memory is taken")
 a = p.parse_args()
 
 adapters = a.adapters.split(",")
@@ -174,6 +175,12 @@ for t in threads: t.start()
 for t in threads: t.join()
 elapsed = time.time() - start
 latencies.sort()
+def rss_at(seconds):
+    """The last sample taken at most `seconds` after the start (the memory once warm)."""
+    before = [r for r in rss if r[0] - start <= seconds]
+    return (before[-1] if before else rss[0])[1] if rss else None
+
+after_warmup, final = rss_at(a.warmup), (rss[-1][1] if rss else None)
 q = lambda f: round(latencies[min(len(latencies) - 1, int(f * len(latencies)))], 3) if latencies else None
 report = {
     "duration_s": round(elapsed, 1),
@@ -185,7 +192,11 @@ report = {
     "churn": {k: v for k, v in sorted(counts.items()) if k.startswith("churn")},
     "latency_s": {"p50": q(0.5), "p90": q(0.9), "p99": q(0.99), "max": q(1.0)},
     "rss_kb": {"first": rss[0][1] if rss else None, "peak_vmhwm": max(r[2] for r in rss) if rss else None,
-               "peak_sampled": max(r[1] for r in rss) if rss else None, "final": rss[-1][1] if rss else None,
+               "peak_sampled": max(r[1] for r in rss) if rss else None, "after_warmup": after_warmup,
+               "warmup_s": a.warmup, "final": final,
+               "final_vs_after_warmup_pct": round(100 * (final - after_warmup) / after_warmup, 2) if rss else None,
                "samples": len(rss)},
+    # Resident memory (MB) once a minute: a leak shows as a steady climb, allocator retention as a plateau.
+    "rss_mb_per_minute": [round(r[1] / 1024) for i, r in enumerate(rss) if i % 60 == 0],
 }
 print(json.dumps(report, indent=2))

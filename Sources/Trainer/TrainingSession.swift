@@ -25,6 +25,10 @@ public struct TrainRunConfiguration: Sendable {
     public var adapterName: String?
     /// Log and checkpoints (default: `<output>.run`).
     public var runDirectory: String?
+    /// `base_model_name_or_path` of the written adapter: the base model's Hugging Face id. Default: taken from the
+    /// GGUF's source metadata when the converter recorded it, otherwise null (a display name like `general.name`
+    /// is not an id PEFT could load).
+    public var baseModelID: String?
 
     public init(dataPath: String, outputPath: String, modelPath: String) {
         self.dataPath = dataPath
@@ -169,7 +173,8 @@ public enum TrainingSession {
 
         // The adapter folder.
         let adapter = model.adapterFile(name: config.resolvedName, path: config.outputPath, rank: options.rank, alpha: options.alpha,
-                                        rsLoRA: options.rsLoRA, baseModelName: file.string("general.name"))
+                                        rsLoRA: options.rsLoRA,
+                                        baseModelName: config.baseModelID ?? huggingFaceID(of: file))
         let provenance = Provenance(
             baseSHA256: baseHash, baseName: file.string("general.name"), chatTemplate: template, dataSHA256: data.sha256,
             steps: result.steps, keptStep: result.keptStep, finalTrainLoss: result.finalTrainLoss,
@@ -197,6 +202,19 @@ public enum TrainingSession {
     static func seconds(since start: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
 
     /// One paragraph of data statistics.
+    /// The Hugging Face repository a GGUF was converted from, when its metadata says so.
+    static func huggingFaceID(of file: GGUFFile) -> String? {
+        if let repo = file.string("general.source.huggingface.repository"), !repo.isEmpty { return repo }
+        for key in ["general.source.url", "general.repo_url"] {
+            guard let url = file.string(key) else { continue }
+            for prefix in ["https://huggingface.co/", "http://huggingface.co/", "huggingface.co/"] where url.hasPrefix(prefix) {
+                let id = url.dropFirst(prefix.count).split(separator: "/").prefix(2)
+                if id.count == 2 { return id.joined(separator: "/") }
+            }
+        }
+        return nil
+    }
+
     public static func describe(_ s: DataStats, path: String) -> String {
         var parts = ["data '\(path)': \(s.lines) lines, \(s.kept) examples kept (\(s.trainExamples) train, \(s.evalExamples) eval)"]
         var skipped: [String] = []

@@ -67,6 +67,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "POST the finished adapter to this running server (URL/v1/adapters).") var register: String?
     @Option(help: "Admin API key for --register (sent as a Bearer token).") var registerKey: String?
     @Option(help: "Name to register the adapter under (default: the output folder's name).") var name: String?
+    @Option(help: "The base model's Hugging Face id for adapter_config.json's base_model_name_or_path (default: from the GGUF's source metadata, else null).")
+    var baseModelId: String?
 
     func run() throws {
         var config = TrainRunConfiguration(dataPath: data, outputPath: output, modelPath: try DefaultModel.resolve(model))
@@ -107,6 +109,7 @@ struct TrainCommand: ParsableCommand {
         config.registerKey = registerKey
         config.adapterName = name
         config.runDirectory = runDir
+        config.baseModelID = baseModelId
 
         let progress = TerminalProgress()
         let summary: SessionSummary

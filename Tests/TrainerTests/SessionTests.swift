@@ -1,5 +1,6 @@
 import Adapters
 import Foundation
+import GGUF
 import JSON
 import Llama
 import TestSupport
@@ -141,6 +142,26 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(continued.targets, adapter.targets)
         XCTAssertEqual(continued.modules.map(\.a), adapter.modules.map(\.a))
         XCTAssertEqual(continued.modules.map(\.b), adapter.modules.map(\.b))
+    }
+
+    /// base_model_name_or_path must be a Hugging Face id PEFT can load, or null: never a display name.
+    func testBaseModelIDComesOnlyFromSourceMetadata() throws {
+        func id(_ metadata: [String: String]) throws -> String? {
+            var w = GGUFWriter()
+            w.set("general.architecture", .string("llama"))
+            w.set("general.name", .string("Smollm2 135M 8k Lc100K Mix1 Ep2"))
+            for (k, v) in metadata { w.set(k, .string(v)) }
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("meta-\(UUID().uuidString).gguf").path
+            try w.write(to: path)
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            return TrainingSession.huggingFaceID(of: try GGUFFile(path: path))
+        }
+        XCTAssertNil(try id([:]))
+        XCTAssertEqual(try id(["general.source.huggingface.repository": "HuggingFaceTB/SmolLM2-135M-Instruct"]),
+                       "HuggingFaceTB/SmolLM2-135M-Instruct")
+        XCTAssertEqual(try id(["general.source.url": "https://huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct/tree/main"]),
+                       "HuggingFaceTB/SmolLM2-135M-Instruct")
+        XCTAssertNil(try id(["general.source.url": "https://example.com/model"]))
     }
 
     func testRegistrationFailureIsReported() throws {
