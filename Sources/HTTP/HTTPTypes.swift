@@ -136,6 +136,8 @@ public enum HTTPParseError: Error, Equatable, CustomStringConvertible {
     case bodyTooLarge(limit: Int)
     /// http_parser rejected the bytes; `name` is its errno name (e.g. `HPE_INVALID_METHOD`).
     case malformed(name: String, description: String)
+    /// A request line whose version is not HTTP/1.x (no version at all is HTTP/0.9 to http_parser).
+    case unsupportedVersion(major: Int, minor: Int)
 
     /// The status code this error is answered with.
     public var status: Int {
@@ -143,6 +145,7 @@ public enum HTTPParseError: Error, Equatable, CustomStringConvertible {
         case .headersTooLarge: return 431
         case .bodyTooLarge: return 413
         case .malformed: return 400
+        case .unsupportedVersion: return 505
         }
     }
 
@@ -151,6 +154,7 @@ public enum HTTPParseError: Error, Equatable, CustomStringConvertible {
         case .headersTooLarge(let limit): return "request headers exceed \(limit) bytes"
         case .bodyTooLarge(let limit): return "request body exceeds \(limit) bytes"
         case .malformed(let name, let description): return "malformed request: \(description) (\(name))"
+        case .unsupportedVersion(let major, let minor): return "HTTP/\(major).\(minor) is not supported; use HTTP/1.1"
         }
     }
 }
@@ -179,6 +183,7 @@ func reasonPhrase(_ status: Int) -> String {
     case 500: return "Internal Server Error"
     case 501: return "Not Implemented"
     case 503: return "Service Unavailable"
+    case 505: return "HTTP Version Not Supported"
     default: return "Status \(status)"
     }
 }

@@ -205,6 +205,11 @@ final class HTTPRequestParser {
     private func chunkHeader() -> Int32 {
         // http_parser stores the size of the chunk that starts here in content_length.
         let size = parser.pointee.content_length
+        // Refuse a chunk that cannot fit before waiting for its bytes (otherwise the client gets a body timeout).
+        if size > UInt64(max(0, maxBodyBytes - body.count)) {
+            limitError = .bodyTooLarge(limit: maxBodyBytes)
+            return -1
+        }
         chunkRemaining = size == 0 ? nil : size
         return 0
     }
@@ -216,6 +221,10 @@ final class HTTPRequestParser {
     private func headersComplete() -> Int32 {
         guard flushHeader() else { return -1 }
         let p = parser.pointee
+        guard p.http_major == 1 else {
+            limitError = .unsupportedVersion(major: Int(p.http_major), minor: Int(p.http_minor))
+            return -1
+        }
         let isChunked = (UInt32(p.flags) & F_CHUNKED.rawValue) != 0
         let hasLength = (UInt32(p.flags) & F_CONTENTLENGTH.rawValue) != 0
         if hasLength && p.content_length > UInt64(max(0, maxBodyBytes)) {

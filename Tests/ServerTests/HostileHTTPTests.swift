@@ -70,10 +70,17 @@ final class HostileHTTPTests: XCTestCase {
             XCTAssertEqual(got, status, "\(name): \(text.prefix(200))")
             assertHealthy(port, name)
         }
-        // A request line without a version is taken as HTTP/0.9 by http_parser and answered; either that or a
-        // 400 is fine, as long as it is not a 5xx and the server carries on.
+        // A request line without a version is HTTP/0.9 to http_parser; only HTTP/1.x is served.
         let (old, _) = try raw(Array("GET /v1/models\r\n\r\n".utf8), port: port)
-        XCTAssertTrue(old == 200 || old == 400, "no version: \(String(describing: old))")
+        XCTAssertEqual(old, 505, "no version")
+        let (two, _) = try raw(Array("GET /v1/models HTTP/2.0\r\nHost: x\r\n\r\n".utf8), port: port)
+        XCTAssertEqual(two, 505, "HTTP/2.0 request line")
+        assertHealthy(port, "unsupported versions")
+        // A chunk that declares more than the limit is refused at its size line, without waiting for its bytes.
+        let (huge, _) = try raw(Array("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nfffffff\r\nab".utf8),
+                                port: port)
+        XCTAssertEqual(huge, 413, "declared chunk over the limit")
+        assertHealthy(port, "declared chunk over the limit")
         // A chunked body that grows past the 4 MB limit: 413 once the limit is crossed (the client may still be
         // writing when the server answers and closes, so write errors are ignored).
         let c = try HTTPClient(port: port, timeout: .seconds(30))
