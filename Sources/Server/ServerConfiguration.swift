@@ -10,7 +10,7 @@ public struct ServerConfiguration: Sendable, Equatable {
     // Model and engine
     public var model: String? = nil              // nil: the default model in models/
     public var threads = 2
-    public var batchTokenBudget = 512            // tokens per engine step (decode + prompt chunks)
+    public var batchTokenBudget = 128            // tokens per engine step (decode + prompt chunks); see config/README.md
     public var maxRunningSequences = 32
     public var maxQueuedRequests = 256           // past it: 429
     public var contextSize = 0                   // 0: the model's own context length
