@@ -173,7 +173,7 @@ enum Fuzz {
                           target, report.inputs, report.accepted, report.seconds, report.inputsPerSecond, report.slowest * 1000)
         print(line)
         if let out = ProcessInfo.processInfo.environment["LORASERVE_FUZZ_REPORT"] {
-            if let h = FileHandle(forWritingAtPath: out) ?? { FileManager.default.createFile(atPath: out, contents: nil); return FileHandle(forWritingAtPath: out) }() {
+            if let h = FileHandle(forWritingAtPath: out) ?? { _ = FileManager.default.createFile(atPath: out, contents: nil); return FileHandle(forWritingAtPath: out) }() {
                 h.seekToEndOfFile(); h.write(Data((line + "\n").utf8)); h.closeFile()
             }
         }

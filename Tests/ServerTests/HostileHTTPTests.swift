@@ -184,6 +184,56 @@ final class HostileHTTPTests: XCTestCase {
     }
 
     /// 2,000 connections opened and left idle: a new, well-formed request is still answered at once.
+    /// 10,000 connections opened by another process and left idle (no request at all): the server keeps them
+    /// (max_connections 12,000 here) and still answers well-formed requests promptly; when the other process
+    /// closes them, they are all freed.
+    func testTenThousandIdleConnectionsFromAnotherProcess() throws {
+        // The server's ends are in this process: 10,000 descriptors plus the test's own.
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        if limit.rlim_cur < 12_000 {
+            limit.rlim_cur = min(limit.rlim_max, 12_000)
+            setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        }
+        guard limit.rlim_cur >= 10_500 else {
+            throw XCTSkip("the file-descriptor limit (\(limit.rlim_cur), hard \(limit.rlim_max)) is below 10,500")
+        }
+        var c = ServerConfiguration()
+        c.port = 0
+        c.adaptersDirectory = ServerFixture.adaptersRoot
+        c.maxConnections = 12_000
+        c.idleTimeoutSeconds = 120
+        c.headerTimeoutSeconds = 120
+        c.logLevel = "error"
+        let server = try APIServer(configuration: c, modelPath: TestPaths.defaultModel.path, logger: Logger(level: "error"))
+        let port = try server.start()
+        defer { server.stop() }
+
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("client/idle_connections.py").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", script, String(port), "10000"]
+        let input = Pipe(), output = Pipe()
+        p.standardInput = input
+        p.standardOutput = output
+        try p.run()
+        defer { if p.isRunning { p.terminate() } }
+        let line = String(decoding: output.fileHandleForReading.availableDataUntilNewline(), as: UTF8.self)
+        XCTAssertEqual(line.trimmingCharacters(in: .whitespacesAndNewlines), "open 10000")
+        XCTAssertTrue(try waitFor(seconds: 60) { (try metric("loraserve_http_open_connections", port: port) ?? 0) >= 10_001 },
+                      "open: \(String(describing: try? metric("loraserve_http_open_connections", port: port)))")
+        let start = Date()
+        let (status, _) = try get("/v1/models", port: port)
+        XCTAssertEqual(status, 200)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 5)
+        XCTAssertEqual(try post("/v1/chat/completions", chatBody("Hi", maxTokens: 2), port: port).0, 200, "chat with 10,000 idle")
+        XCTAssertEqual(try metric("loraserve_http_rejected_connections_total", port: port), 0)
+        try input.fileHandleForWriting.close()
+        p.waitUntilExit()
+        XCTAssertTrue(try waitFor(seconds: 60) { try metric("loraserve_http_open_connections", port: port) == 1 }, "connections freed")
+    }
+
     func testTwoThousandIdleConnections() throws {
         let (_, port) = try Self.server()
         var idle: [HTTPClient] = []
@@ -203,5 +253,18 @@ final class HostileHTTPTests: XCTestCase {
         XCTAssertEqual(try metric("loraserve_http_rejected_connections_total", port: port), 0)
         for c in idle { c.close() }
         XCTAssertTrue(try waitFor(seconds: 30) { try metric("loraserve_http_open_connections", port: port) == 1 }, "connections freed")
+    }
+}
+
+extension FileHandle {
+    /// Reads byte by byte up to and including the first newline (or the end of the stream).
+    func availableDataUntilNewline() -> Data {
+        var data = Data()
+        while true {
+            let byte = readData(ofLength: 1)
+            if byte.isEmpty { return data }
+            data.append(byte)
+            if byte.first == 0x0A { return data }
+        }
     }
 }
