@@ -51,15 +51,16 @@ public enum QuantizedDot {
     /// Σ_e q_e · xp_e over one block of 16 nibble bytes at `qs`.
     @inlinable @inline(__always)
     static func nibbleDot(_ qs: UnsafeRawPointer, _ xp: UnsafePointer<Float>) -> SIMD8<Float> {
+        // Lanes 0-3: the 16 bytes (low nibbles in bits 0-3 of each byte); lanes 4-7: the same shifted right by 4
+        // (high nibbles there). Then every k takes bits 8k..8k+3 of every lane: one shift by a constant per k.
         let v4 = qs.loadUnaligned(as: SIMD4<UInt32>.self)
-        let v = SIMD8<UInt32>(v4[0], v4[1], v4[2], v4[3], v4[0], v4[1], v4[2], v4[3])
+        let h4 = v4 &>> 4
+        let v = SIMD8<UInt32>(v4[0], v4[1], v4[2], v4[3], h4[0], h4[1], h4[2], h4[3])
         let mask = SIMD8<UInt32>(repeating: 0x0F)
         var t = SIMD8<Float>()
-        var shift = SIMD8<UInt32>(0, 0, 0, 0, 4, 4, 4, 4)
         for k in 0..<4 {
-            let q = unsafeBitCast(((v &>> shift) & mask) | magic, to: SIMD8<Float>.self) - twoTo23
+            let q = unsafeBitCast(((v &>> UInt32(8 * k)) & mask) | magic, to: SIMD8<Float>.self) - twoTo23
             t.addProduct(q, load8(xp + 8 * k))
-            shift &+= 8
         }
         return t
     }
