@@ -13,20 +13,24 @@ final class HostileHTTPTests: XCTestCase {
 
     static func server() throws -> (APIServer, Int) {
         if let shared { return shared }
+        shared = try startServer(headerTimeout: 1, idleTimeout: 30, maxConnections: 4096)
+        return shared!
+    }
+
+    /// A server on a free port with short body timeouts and small limits; `shared` or one test's own.
+    static func startServer(headerTimeout: Double, idleTimeout: Double, maxConnections: Int) throws -> (APIServer, Int) {
         var c = ServerConfiguration()
         c.port = 0
         c.adaptersDirectory = ServerFixture.adaptersRoot
-        c.headerTimeoutSeconds = 1
+        c.headerTimeoutSeconds = headerTimeout
         c.bodyTimeoutSeconds = 1
-        c.idleTimeoutSeconds = 30
+        c.idleTimeoutSeconds = idleTimeout
         c.maxBodyBytes = 4 << 20
         c.maxHeaderBytes = 8 << 10
-        c.maxConnections = 4096
+        c.maxConnections = maxConnections
         c.logLevel = "error"
         let s = try APIServer(configuration: c, modelPath: TestPaths.defaultModel.path, logger: Logger(level: "error"))
-        let port = try s.start()
-        shared = (s, port)
-        return (s, port)
+        return (s, try s.start())
     }
 
     /// Sends raw bytes, reads what comes back until the server closes (or `timeout`); returns the status
@@ -198,15 +202,7 @@ final class HostileHTTPTests: XCTestCase {
         guard limit.rlim_cur >= 10_500 else {
             throw XCTSkip("the file-descriptor limit (\(limit.rlim_cur), hard \(limit.rlim_max)) is below 10,500")
         }
-        var c = ServerConfiguration()
-        c.port = 0
-        c.adaptersDirectory = ServerFixture.adaptersRoot
-        c.maxConnections = 12_000
-        c.idleTimeoutSeconds = 120
-        c.headerTimeoutSeconds = 120
-        c.logLevel = "error"
-        let server = try APIServer(configuration: c, modelPath: TestPaths.defaultModel.path, logger: Logger(level: "error"))
-        let port = try server.start()
+        let (server, port) = try Self.startServer(headerTimeout: 120, idleTimeout: 120, maxConnections: 12_000)
         defer { server.stop() }
 
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
