@@ -201,7 +201,6 @@ public enum TrainingSession {
 
     static func seconds(since start: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
 
-    /// One paragraph of data statistics.
     /// The Hugging Face repository a GGUF was converted from, when its metadata says so.
     static func huggingFaceID(of file: GGUFFile) -> String? {
         if let repo = file.string("general.source.huggingface.repository"), !repo.isEmpty { return repo }
@@ -215,6 +214,7 @@ public enum TrainingSession {
         return nil
     }
 
+    /// One paragraph of data statistics.
     public static func describe(_ s: DataStats, path: String) -> String {
         var parts = ["data '\(path)': \(s.lines) lines, \(s.kept) examples kept (\(s.trainExamples) train, \(s.evalExamples) eval)"]
         var skipped: [String] = []

@@ -1,5 +1,4 @@
 import Foundation
-import HTTP
 import JSON
 import Server
 import TestSupport
@@ -20,15 +19,8 @@ final class TrainAndServeTests: XCTestCase {
 
     func testTrainedAdapterChangesTheAnswerThroughTheAPI() throws {
         let (_, port) = try ServerFixture.server()
-        let question = "What is your name?"
         let name = "pip-e2e-\(getpid())"
-
-        func answer(_ model: String) throws -> String {
-            let (status, json) = try post("/v1/chat/completions", chatBody(question, model: model, maxTokens: 24), port: port)
-            XCTAssertEqual(status, 200, "chat with \(model)")
-            return json?["choices"]?[0]?["message"]?["content"]?.stringValue ?? ""
-        }
-        let before = try answer("base")
+        let before = try nameAnswer("base", port: port)
         XCTAssertFalse(before.contains("Pip"), "the base model already answers with the name: \(before)")
 
         // The identity examples of the data set the shipped example adapter (adapters/pip) is trained on. A short,
@@ -66,14 +58,12 @@ final class TrainAndServeTests: XCTestCase {
         let (status, models) = try get("/v1/models", port: port)
         XCTAssertEqual(status, 200)
         XCTAssertTrue(models.contains(name), "the new adapter is listed")
-        let after = try answer(name)
+        let after = try nameAnswer(name, port: port)
         print("base: \(before)\nadapter: \(after)")
         XCTAssertNotEqual(after, before)
         XCTAssertTrue(after.contains("Pip"), "the adapter answers with its taught name: \(after)")
-        XCTAssertEqual(try answer("base"), before, "the base model is unchanged by the registration")
-
-        let (deleted, _) = try deleteAdapter(name, port: port)
-        XCTAssertEqual(deleted, 200)
+        XCTAssertEqual(try nameAnswer("base", port: port), before, "the base model is unchanged by the registration")
+        XCTAssertEqual(try removeAdapter(name, port: port), 200)
     }
 
     /// The example adapter shipped in adapters/ (made by `serve train`, see adapters/pip/README.md) is registered
@@ -89,20 +79,15 @@ final class TrainAndServeTests: XCTestCase {
         let (status, models) = try get("/v1/models", port: port)
         XCTAssertEqual(status, 200)
         XCTAssertTrue(models.contains("\"pip\""), models)
-        func answer(_ model: String) throws -> String {
-            let (status, json) = try post("/v1/chat/completions", chatBody("What is your name?", model: model, maxTokens: 24), port: port)
-            XCTAssertEqual(status, 200)
-            return json?["choices"]?[0]?["message"]?["content"]?.stringValue ?? ""
-        }
-        let base = try answer("base"), pip = try answer("pip")
+        let base = try nameAnswer("base", port: port), pip = try nameAnswer("pip", port: port)
         XCTAssertFalse(base.contains("Pip"), base)
         XCTAssertTrue(pip.hasPrefix("My name is Pip"), pip)
     }
 
-    private func deleteAdapter(_ name: String, port: Int) throws -> (Int, String) {
-        let client = try HTTPClient(port: port, timeout: .seconds(60))
-        defer { client.close() }
-        let r = try client.request(method: "DELETE", path: "/v1/adapters/\(name)", headers: [])
-        return (r.status, r.text)
+    /// The greedy answer of `model` to "What is your name?" through the chat API.
+    private func nameAnswer(_ model: String, port: Int) throws -> String {
+        let (status, json) = try post("/v1/chat/completions", chatBody("What is your name?", model: model, maxTokens: 24), port: port)
+        XCTAssertEqual(status, 200, "chat with \(model)")
+        return json?["choices"]?[0]?["message"]?["content"]?.stringValue ?? ""
     }
 }
