@@ -70,38 +70,37 @@ public final class WeightMatrix: @unchecked Sendable {
         }
     }
 
-    /// How activations must be prepared for `dot` (nil: used as they are).
-    var dotLayout: QuantizedDot.Layout? {
-        guard case .quantized(let type, _, _, _) = storage else { return nil }
+    /// Whether `dot` takes the activations quantized by `QuantizedDot.quantize` (else as f32).
+    var takesQuantizedActivations: Bool {
+        guard case .quantized(let type, _, _, _) = storage else { return false }
         switch type {
-        case .q4_0, .q4_1: return .nibbles
-        case .q8_0: return .bytes
-        default: return nil
+        case .q4_0, .q4_1, .q8_0: return cols % 32 == 0
+        default: return false
         }
     }
 
-    /// Σ_c W[row, c] · x[c], where `xp`/`sums` are `x` prepared for `dotLayout` (or `x` itself
-    /// when that is nil).
+    /// Σ_c W[row, c] · x[c]: from `xq`/`meta` (`QuantizedDot.quantize` of x) when
+    /// `takesQuantizedActivations`, else from `x` itself.
     @inline(__always)
-    func dot(row: Int, _ xp: UnsafePointer<Float>, _ sums: UnsafePointer<Float>) -> Float {
+    func dot(row: Int, _ x: UnsafePointer<Float>, _ xq: UnsafePointer<Int16>, _ meta: UnsafePointer<Float>) -> Float {
         switch storage {
         case .quantized(let type, let blocks, let rowBytes, _):
             let p = blocks + row * rowBytes
             switch type {
-            case .q4_1: return QuantizedDot.q4_1(p, xp, sums, blocks: cols / 32)
-            case .q8_0: return QuantizedDot.q8_0(p, xp, sums, blocks: cols / 32)
-            case .q4_0: return QuantizedDot.q4_0(p, xp, sums, blocks: cols / 32)
-            case .f16: return QuantizedDot.f16(p, xp, count: cols)
-            case .f32: return Kernels.dot(p.assumingMemoryBound(to: Float.self), xp, count: cols)
+            case .q4_1 where cols % 32 == 0: return QuantizedDot.q4_1(p, xq, meta, blocks: cols / 32)
+            case .q8_0 where cols % 32 == 0: return QuantizedDot.q8_0(p, xq, meta, blocks: cols / 32)
+            case .q4_0 where cols % 32 == 0: return QuantizedDot.q4_0(p, xq, meta, blocks: cols / 32)
+            case .f16: return QuantizedDot.f16(p, x, count: cols)
+            case .f32: return Kernels.dot(p.assumingMemoryBound(to: Float.self), x, count: cols)
             default:
                 var tmp = [Float](repeating: 0, count: cols)
                 return tmp.withUnsafeMutableBufferPointer { t in
                     Dequantize.run(p, type: type, count: cols, into: t.baseAddress!)
-                    return Kernels.dot(t.baseAddress!, xp, count: cols)
+                    return Kernels.dot(t.baseAddress!, x, count: cols)
                 }
             }
         case .f32(let buf):
-            return Kernels.dot(buf.baseAddress! + row * cols, xp, count: cols)
+            return Kernels.dot(buf.baseAddress! + row * cols, x, count: cols)
         }
     }
 }
@@ -114,9 +113,9 @@ public final class MatmulRunner: @unchecked Sendable {
     static let smallBatch = 4
     private var scratch: [UnsafeMutablePointer<Float>]
     private let scratchCapacity: Int
-    // Activations prepared for the quantized dot kernels: [smallBatch, maxCols] and block sums.
-    private let prepared: UnsafeMutablePointer<Float>
-    private let blockSums: UnsafeMutablePointer<Float>
+    // Activations quantized for the integer dot kernels: [smallBatch, maxCols] and per-block scale and sum.
+    private let quantized: UnsafeMutablePointer<Int16>
+    private let blockMeta: UnsafeMutablePointer<Float>
     private let maxCols: Int
 
     /// `maxCols`: the widest matrix this runner will see.
@@ -125,14 +124,14 @@ public final class MatmulRunner: @unchecked Sendable {
         scratchCapacity = Self.tileRows * maxCols
         scratch = (0..<pool.threadCount).map { _ in .allocate(capacity: Self.tileRows * maxCols) }
         self.maxCols = maxCols
-        prepared = .allocate(capacity: Self.smallBatch * maxCols)
-        blockSums = .allocate(capacity: Self.smallBatch * (maxCols / 32 + 1))
+        quantized = .allocate(capacity: Self.smallBatch * maxCols / 32 * QuantizedDot.blockValues)
+        blockMeta = .allocate(capacity: Self.smallBatch * (maxCols / 32 + 1) * QuantizedDot.blockMeta)
     }
 
     deinit {
         for s in scratch { s.deallocate() }
-        prepared.deallocate()
-        blockSums.deallocate()
+        quantized.deallocate()
+        blockMeta.deallocate()
     }
 
     /// output[n, rows] = input[n, cols] · Wᵀ
@@ -141,21 +140,21 @@ public final class MatmulRunner: @unchecked Sendable {
         if n <= Self.smallBatch {
             // Memory-bound: stream each weight row once, dot it with every input row.
             precondition(w.cols <= maxCols, "MatmulRunner: matrix wider than maxCols")
-            let xs: UnsafePointer<Float>, stride: Int
-            let sums = UnsafePointer(blockSums), sumStride = maxCols / 32 + 1
-            if let layout = w.dotLayout, w.cols % 32 == 0 {
+            let metaStride = (maxCols / 32 + 1) * QuantizedDot.blockMeta
+            let stride = maxCols / 32 * QuantizedDot.blockValues
+            if w.takesQuantizedActivations {
                 for i in 0..<n {
-                    QuantizedDot.prepare(input + i * w.cols, count: w.cols, layout: layout,
-                                         into: prepared + i * maxCols, blockSums: blockSums + i * sumStride)
+                    QuantizedDot.quantize(input + i * w.cols, count: w.cols, into: quantized + i * stride,
+                                          meta: blockMeta + i * metaStride)
                 }
-                xs = UnsafePointer(prepared); stride = maxCols
-            } else {
-                xs = input; stride = w.cols
             }
+            let xq = UnsafePointer(quantized), meta = UnsafePointer(blockMeta), cols = w.cols
             let chunk = 32
             pool.parallelFor((w.rows + chunk - 1) / chunk) { c in
                 for row in c * chunk..<min(w.rows, (c + 1) * chunk) {
-                    for i in 0..<n { output[i * w.rows + row] = w.dot(row: row, xs + i * stride, sums + i * sumStride) }
+                    for i in 0..<n {
+                        output[i * w.rows + row] = w.dot(row: row, input + i * cols, xq + i * stride, meta + i * metaStride)
+                    }
                 }
             }
             return
