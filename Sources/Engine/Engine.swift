@@ -66,6 +66,7 @@ public final class Engine: @unchecked Sendable {
     private let scratch: SamplerScratch
     private var logits: [Float] = []  // [sampled rows, vocab]
     private var counters = EngineMetrics()  // the engine thread's working copy
+    private let prefixCache: PrefixCache?
     private let clock = ContinuousClock()
 
     public init(model: LlamaModel, tokenizer: Tokenizer, configuration: EngineConfiguration = EngineConfiguration()) throws(EngineError) {
@@ -76,6 +77,7 @@ public final class Engine: @unchecked Sendable {
         contextLength = min(configuration.contextLength ?? model.config.contextLength, model.config.contextLength)
         scheduler = Scheduler(tokenBudget: configuration.tokenBudget, maxRunning: configuration.maxRunningSequences)
         scratch = SamplerScratch(vocabularySize: model.config.vocabSize)
+        prefixCache = configuration.prefixCacheBytes > 0 ? PrefixCache(capacityBytes: configuration.prefixCacheBytes) : nil
     }
 
     // MARK: - Public API
@@ -254,7 +256,8 @@ public final class Engine: @unchecked Sendable {
                 let seq = EngineSequence(id: a.id, request: a.request, submitted: a.submitted,
                                          contextLength: contextLength, tokenizer: tokenizer)
                 sequences[a.id] = seq
-                scheduler.enqueue(a.id, promptLength: a.request.prompt.count)
+                seq.prefix = prefixCache?.lookup(a.request.prompt, adapters: a.request.adapters)
+                scheduler.enqueue(a.id, promptLength: a.request.prompt.count, cached: seq.prefix?.length ?? 0)
             }
             for id in cancels.sorted() {
                 if let seq = sequences[id] { finish(seq, .cancelled) }
@@ -280,16 +283,31 @@ public final class Engine: @unchecked Sendable {
     private func step() {
         let plan = scheduler.nextStep()
         guard !plan.isEmpty else { return }
+        if !plan.admitted.isEmpty {
+            // Admitted requests stop counting against the queue limit before any of their events
+            // goes out (a client that sees its first token may submit again at once).
+            condition.lock()
+            schedulerWaiting = scheduler.waitingCount
+            condition.unlock()
+        }
         let start = clock.now
         for id in plan.admitted {
             guard let seq = sequences[id] else { continue }
-            seq.cache = model.makeCache(maxLength: seq.cacheLength)
+            let cache = model.makeCache(maxLength: seq.cacheLength)
+            if let hit = seq.prefix {
+                cache.copyPrefix(hit.length, from: hit.entry.kv)
+                counters.promptTokensCachedTotal += hit.length
+                seq.cachedPromptTokens = hit.length
+                seq.prefix = nil
+            }
+            seq.cache = cache
             seq.started = start
         }
 
         var batch = Batch()
         var sampling: [EngineSequence] = []  // in logit row order
         var members: [EngineSequence] = []
+        var prefilled: [EngineSequence] = []  // prompts this step completes
         var promptTokens = 0
         for item in plan.items {
             guard let seq = sequences[item.id], let cache = seq.cache else { continue }
@@ -298,6 +316,7 @@ public final class Engine: @unchecked Sendable {
             case .prefill(let range):
                 rows = batch.add(seq.request.prompt[range], startingAt: range.lowerBound, cache: cache, logits: item.samples)
                 promptTokens += range.count
+                if item.samples { prefilled.append(seq) }
             case .decode:
                 rows = batch.add(CollectionOfOne(seq.lastToken), startingAt: seq.decodePosition, cache: cache, logits: true)
             }
@@ -316,6 +335,13 @@ public final class Engine: @unchecked Sendable {
         counters.steps += 1
         counters.lastStepTokens = batch.count
         counters.promptTokensTotal += promptTokens
+        if let prefixCache {
+            for seq in prefilled {
+                guard let cache = seq.cache else { continue }
+                prefixCache.insert(seq.request.prompt, adapters: seq.request.adapters, from: cache) { model.makeCache(maxLength: $0) }
+            }
+            counters.prefixCacheBytes = prefixCache.byteCount
+        }
 
         let vocab = model.config.vocabSize
         let now = clock.now
@@ -358,7 +384,8 @@ public final class Engine: @unchecked Sendable {
         counters.requestsFinished[outcome.finishReason, default: 0] += 1
         let end = clock.now
         seq.request.onEvent(.finished(GenerationSummary(
-            id: seq.id, outcome: outcome, promptTokens: seq.request.prompt.count, completionTokens: seq.generated,
+            id: seq.id, outcome: outcome, promptTokens: seq.request.prompt.count,
+            cachedPromptTokens: seq.cachedPromptTokens, completionTokens: seq.generated,
             timeToFirstToken: seq.firstToken.map { $0 - seq.submitted }, duration: end - seq.submitted,
             queueTime: seq.started.map { $0 - seq.submitted })))
     }

@@ -6,6 +6,10 @@ public struct EngineMetrics: Sendable, Equatable {
     public var runningSequences = 0
     /// Prompt tokens that went through a forward pass, since start.
     public var promptTokensTotal = 0
+    /// Prompt tokens whose keys and values came from the prefix cache instead, since start.
+    public var promptTokensCachedTotal = 0
+    /// Bytes held by the prefix cache.
+    public var prefixCacheBytes = 0
     /// Tokens sampled, since start.
     public var generationTokensTotal = 0
     /// Requests finished, by `GenerationOutcome.finishReason` ("stop", "length", "cancelled", "error").

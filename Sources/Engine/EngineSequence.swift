@@ -11,6 +11,10 @@ final class EngineSequence {
     /// Positions the cache must hold: the prompt plus every sampled token but the last.
     let cacheLength: Int
     var cache: KVCache?
+    /// A cached prefix of the prompt, found on arrival and copied into `cache` on admission.
+    var prefix: PrefixCache.Hit?
+    /// Prompt tokens taken from the prefix cache.
+    var cachedPromptTokens = 0
     var sampler: Sampler
     var output: SequenceOutput
     /// The last sampled token, the input of the next decode step.

@@ -92,6 +92,8 @@ public struct GenerationSummary: Sendable, Equatable {
     public var id: RequestID
     public var outcome: GenerationOutcome
     public var promptTokens: Int
+    /// Prompt tokens whose keys and values came from the prefix cache (no forward pass).
+    public var cachedPromptTokens: Int
     /// Sampled tokens, the stop token included.
     public var completionTokens: Int
     /// From submission to the first sampled token (nil when none was sampled).
@@ -101,11 +103,12 @@ public struct GenerationSummary: Sendable, Equatable {
     /// From submission to the first forward pass that included the request.
     public var queueTime: Duration?
 
-    public init(id: RequestID, outcome: GenerationOutcome, promptTokens: Int, completionTokens: Int,
+    public init(id: RequestID, outcome: GenerationOutcome, promptTokens: Int, cachedPromptTokens: Int = 0, completionTokens: Int,
                 timeToFirstToken: Duration?, duration: Duration, queueTime: Duration?) {
         self.id = id
         self.outcome = outcome
         self.promptTokens = promptTokens
+        self.cachedPromptTokens = cachedPromptTokens
         self.completionTokens = completionTokens
         self.timeToFirstToken = timeToFirstToken
         self.duration = duration

@@ -67,10 +67,12 @@ public struct Scheduler: Sendable {
     public var runningIDs: [RequestID] { running.map(\.id) }
     public var waitingIDs: [RequestID] { waiting.map(\.id) }
 
-    /// Queues a request whose prompt has `promptLength` (≥ 1) tokens.
-    public mutating func enqueue(_ id: RequestID, promptLength: Int) {
+    /// Queues a request whose prompt has `promptLength` (≥ 1) tokens, of which the first
+    /// `cached` (< promptLength) need no forward pass: their keys and values come from elsewhere.
+    public mutating func enqueue(_ id: RequestID, promptLength: Int, cached: Int = 0) {
         precondition(promptLength >= 1, "Scheduler.enqueue: empty prompt")
-        waiting.append(Entry(id: id, promptLength: promptLength))
+        precondition(cached >= 0 && cached < promptLength, "Scheduler.enqueue: cached \(cached) of \(promptLength) prompt tokens")
+        waiting.append(Entry(id: id, promptLength: promptLength, prefilled: cached))
     }
 
     /// Forgets a request (finished or cancelled), waiting or running. Returns whether it was known.

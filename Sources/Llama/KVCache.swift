@@ -55,6 +55,19 @@ public final class KVCache: @unchecked Sendable {
         capacity = newCap
     }
 
+    /// Makes positions 0..<n a copy of `source`'s, which holds at least n, and forgets the rest
+    /// (a cached prompt prefix taken over by a new sequence).
+    public func copyPrefix(_ n: Int, from source: KVCache) {
+        precondition(source.layerCount == layerCount && source.kvDim == kvDim, "KVCache.copyPrefix: caches of different models")
+        precondition(n >= 0 && n <= source.length, "KVCache.copyPrefix(\(n)) beyond the source's \(source.length) positions")
+        reserve(n)
+        for l in 0..<layerCount {
+            k[l].update(from: source.k[l], count: n * kvDim)
+            v[l].update(from: source.v[l], count: n * kvDim)
+        }
+        length = n
+    }
+
     /// Forgets positions from `n` on (for reuse or rollback).
     public func truncate(to n: Int) { length = min(length, max(0, n)) }
 }

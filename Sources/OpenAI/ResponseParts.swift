@@ -12,17 +12,21 @@ public enum FinishReason: String, Sendable, Equatable {
 public struct Usage: Sendable, Equatable {
     public var promptTokens: Int
     public var completionTokens: Int
+    /// Prompt tokens served from the prefix cache (counted in `promptTokens` too).
+    public var cachedTokens: Int
     public var totalTokens: Int { promptTokens + completionTokens }
 
-    public init(promptTokens: Int, completionTokens: Int) {
+    public init(promptTokens: Int, completionTokens: Int, cachedTokens: Int = 0) {
         self.promptTokens = promptTokens
         self.completionTokens = completionTokens
+        self.cachedTokens = cachedTokens
     }
 
-    /// `{"prompt_tokens": …, "completion_tokens": …, "total_tokens": …}`
+    /// `{"prompt_tokens": …, "completion_tokens": …, "total_tokens": …,
+    ///   "prompt_tokens_details": {"cached_tokens": …}}`, as OpenAI reports prompt caching.
     public var json: JSONValue {
         ["prompt_tokens": JSONValue(promptTokens), "completion_tokens": JSONValue(completionTokens),
-         "total_tokens": JSONValue(totalTokens)]
+         "total_tokens": JSONValue(totalTokens), "prompt_tokens_details": ["cached_tokens": JSONValue(cachedTokens)]]
     }
 }
 

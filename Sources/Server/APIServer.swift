@@ -44,7 +44,8 @@ public final class APIServer: HTTPHandler, @unchecked Sendable {
         modelID = URL(fileURLWithPath: modelPath).deletingPathExtension().lastPathComponent
         var engineConfig = EngineConfiguration(tokenBudget: configuration.batchTokenBudget,
                                                maxRunningSequences: configuration.maxRunningSequences,
-                                               maxQueuedRequests: configuration.maxQueuedRequests)
+                                               maxQueuedRequests: configuration.maxQueuedRequests,
+                                               prefixCacheBytes: configuration.prefixCacheMB << 20)
         if configuration.contextSize > 0 { engineConfig.contextLength = configuration.contextSize }
         engine = try Engine(model: model, tokenizer: tokenizer, configuration: engineConfig)
         logger.info("model loaded", [("model", .string(modelPath)), ("id", .string(modelID)),
@@ -279,8 +280,8 @@ public final class APIServer: HTTPHandler, @unchecked Sendable {
         count(route: route, status: status)
         var fields: [(String, JSONValue)] = [
             ("method", "POST"), ("path", .string(route)), ("status", JSONValue(status)), ("model", .string(model)),
-            ("prompt_tokens", JSONValue(summary.promptTokens)), ("completion_tokens", JSONValue(summary.completionTokens)),
-            ("finish", .string(summary.outcome.finishReason)),
+            ("prompt_tokens", JSONValue(summary.promptTokens)), ("cached_tokens", JSONValue(summary.cachedPromptTokens)),
+            ("completion_tokens", JSONValue(summary.completionTokens)), ("finish", .string(summary.outcome.finishReason)),
             ("duration_ms", .number(milliseconds(ContinuousClock.now - started))),
         ]
         if let t = summary.timeToFirstToken { fields.append(("ttft_ms", .number(milliseconds(t)))) }

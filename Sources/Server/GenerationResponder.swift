@@ -76,7 +76,8 @@ final class GenerationResponder: @unchecked Sendable {
     }
 
     private func finish(_ summary: GenerationSummary) {
-        let usage = Usage(promptTokens: summary.promptTokens, completionTokens: summary.completionTokens)
+        let usage = Usage(promptTokens: summary.promptTokens, completionTokens: summary.completionTokens,
+                          cachedTokens: summary.cachedPromptTokens)
         var status = 200
         switch summary.outcome {
         case .stop, .length:

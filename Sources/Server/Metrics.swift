@@ -48,6 +48,9 @@ func renderMetrics(engine: EngineMetrics, http: HTTPServerMetrics, server: Serve
     p.gauge("loraserve_http_open_connections", "Open client connections.", Double(http.openConnections))
     p.counter("loraserve_http_rejected_connections_total", "Connections refused at the connection limit.", Double(http.rejectedConnections))
     p.counter("loraserve_prompt_tokens_total", "Prompt tokens processed.", Double(engine.promptTokensTotal))
+    p.counter("loraserve_prompt_tokens_cached_total", "Prompt tokens whose keys and values came from the prefix cache.",
+              Double(engine.promptTokensCachedTotal))
+    p.gauge("loraserve_prefix_cache_bytes", "Bytes held by the prefix cache.", Double(engine.prefixCacheBytes))
     p.counter("loraserve_generation_tokens_total", "Tokens generated.", Double(engine.generationTokensTotal))
     p.metric("loraserve_requests_finished_total", "counter", "Generations finished, by reason.",
              engine.requestsFinished.sorted { $0.key < $1.key }.map { ("reason=\"\($0.key)\"", Double($0.value)) })

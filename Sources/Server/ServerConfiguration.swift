@@ -13,6 +13,7 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var batchTokenBudget = 128            // tokens per engine step (decode + prompt chunks); see config/README.md
     public var maxRunningSequences = 32
     public var maxQueuedRequests = 256           // past it: 429
+    public var prefixCacheMB = 64                // 0: no prefix caching
     public var contextSize = 0                   // 0: the model's own context length
     public var defaultMaxTokens = 512            // when a request gives no max_tokens
     // Adapters
@@ -38,7 +39,7 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// The keys of the file, in the order config/serve.json documents them.
     public static let keys = [
         "host", "port", "model", "threads", "batch_token_budget", "max_running_sequences", "max_queued_requests",
-        "context_size", "default_max_tokens", "adapters_dir", "adapter_roots", "adapter_memory_budget_mb",
+        "prefix_cache_mb", "context_size", "default_max_tokens", "adapters_dir", "adapter_roots", "adapter_memory_budget_mb",
         "max_body_bytes", "max_header_bytes", "header_timeout_s", "body_timeout_s", "idle_timeout_s", "max_connections",
         "shutdown_deadline_s", "api_keys", "admin_keys", "log_level",
     ]
@@ -90,6 +91,7 @@ public struct ServerConfiguration: Sendable, Equatable {
         case "batch_token_budget": batchTokenBudget = try int()
         case "max_running_sequences": maxRunningSequences = try int()
         case "max_queued_requests": maxQueuedRequests = try int()
+        case "prefix_cache_mb": prefixCacheMB = try int()
         case "context_size": contextSize = try int()
         case "default_max_tokens": defaultMaxTokens = try int()
         case "adapters_dir": adaptersDirectory = try string()
@@ -119,6 +121,7 @@ public struct ServerConfiguration: Sendable, Equatable {
         try check(batchTokenBudget >= 1, "batch_token_budget must be at least 1")
         try check(maxRunningSequences >= 1, "max_running_sequences must be at least 1")
         try check(maxQueuedRequests >= 0, "max_queued_requests must not be negative")
+        try check((0...65536).contains(prefixCacheMB), "prefix_cache_mb must be 0...65536 (0: off)")
         try check(contextSize >= 0, "context_size must not be negative (0: the model's)")
         try check(defaultMaxTokens >= 1, "default_max_tokens must be at least 1")
         try check(adapterMemoryBudgetMB >= 1, "adapter_memory_budget_mb must be at least 1")

@@ -18,6 +18,8 @@ struct ServerCommand: ParsableCommand {
     @Option(help: "Tokens per engine step.") var batchTokenBudget: Int?
     @Option(help: "Sequences decoded together.") var maxRunningSequences: Int?
     @Option(help: "Requests that may wait; past it 429.") var maxQueuedRequests: Int?
+    @Option(help: "MB of keys and values kept from recent prompts for prompts that start the same way (0: off).")
+    var prefixCacheMb: Int?
     @Option(help: "Longest sequence in tokens (0: the model's).") var contextSize: Int?
     @Option(name: .customLong("api-key"), help: "Require this key for inference (repeatable).") var apiKeys: [String] = []
     @Option(name: .customLong("admin-key"), help: "Require this key for adapter management (repeatable).") var adminKeys: [String] = []
@@ -36,6 +38,7 @@ struct ServerCommand: ParsableCommand {
         if let batchTokenBudget { c.batchTokenBudget = batchTokenBudget }
         if let maxRunningSequences { c.maxRunningSequences = maxRunningSequences }
         if let maxQueuedRequests { c.maxQueuedRequests = maxQueuedRequests }
+        if let prefixCacheMb { c.prefixCacheMB = prefixCacheMb }
         if let contextSize { c.contextSize = contextSize }
         if !apiKeys.isEmpty { c.apiKeys = apiKeys }
         if !adminKeys.isEmpty { c.adminKeys = adminKeys }

@@ -33,7 +33,8 @@ final class ResponseShapeTests: XCTestCase {
         XCTAssertEqual(entry["top_logprobs"]?[1]?["token"], "Yo")
         XCTAssertEqual(entry["top_logprobs"]?[1]?["logprob"], -9999.0, "-inf is reported as -9999")
         XCTAssertEqual(entry["top_logprobs"]?[1]?["bytes"], [89, 111])
-        XCTAssertEqual(v["usage"], ["prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7])
+        XCTAssertEqual(v["usage"], ["prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7,
+                                    "prompt_tokens_details": ["cached_tokens": 0]])
 
         let plain = try roundTrip(ChatCompletion(id: "x", created: 0, model: "m", choices: [.init(content: "", finishReason: .length)],
                                                  usage: Usage(promptTokens: 1, completionTokens: 0)).json)
