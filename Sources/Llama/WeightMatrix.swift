@@ -113,7 +113,7 @@ public final class MatmulRunner: @unchecked Sendable {
     static let smallBatch = 4
     private var scratch: [UnsafeMutablePointer<Float>]
     private let scratchCapacity: Int
-    // Activations quantized for the integer dot kernels: [smallBatch, maxCols] and per-block scale and sum.
+    // Activations quantized for the integer dot kernels: per token, blockValues int16 and blockMeta floats a block.
     private let quantized: UnsafeMutablePointer<Int16>
     private let blockMeta: UnsafeMutablePointer<Float>
     private let maxCols: Int

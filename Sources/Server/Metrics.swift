@@ -47,7 +47,9 @@ func renderMetrics(engine: EngineMetrics, http: HTTPServerMetrics, server: Serve
              http.responsesByStatus.sorted { $0.key < $1.key }.map { ("status=\"\($0.key)\"", Double($0.value)) })
     p.gauge("loraserve_http_open_connections", "Open client connections.", Double(http.openConnections))
     p.counter("loraserve_http_rejected_connections_total", "Connections refused at the connection limit.", Double(http.rejectedConnections))
-    p.counter("loraserve_prompt_tokens_total", "Prompt tokens processed.", Double(engine.promptTokensTotal))
+    // As vLLM counts them: every prompt token, those served from the prefix cache included.
+    p.counter("loraserve_prompt_tokens_total", "Prompt tokens of requests that ran, cached ones included.",
+              Double(engine.promptTokensTotal + engine.promptTokensCachedTotal))
     p.counter("loraserve_prompt_tokens_cached_total", "Prompt tokens whose keys and values came from the prefix cache.",
               Double(engine.promptTokensCachedTotal))
     p.gauge("loraserve_prefix_cache_bytes", "Bytes held by the prefix cache.", Double(engine.prefixCacheBytes))
