@@ -22,12 +22,15 @@ final class ChatAPITests: XCTestCase {
         XCTAssertEqual(streamed.text, content)
         XCTAssertTrue(streamed.done)
         XCTAssertEqual(streamed.usage?["completion_tokens"]?.intValue, usage?["completion_tokens"]?.intValue)
+        // The same prompt again: all of it but the last token comes from the prefix cache.
+        XCTAssertEqual(streamed.usage?["prompt_tokens_details"]?["cached_tokens"]?.intValue, (usage?["prompt_tokens"]?.intValue ?? 0) - 1)
     }
 
-    /// greedy_cases "base" of the reference, through the HTTP API at temperature 0.
+    /// greedy_cases "base" of the reference, through the HTTP API at temperature 0; twice, the
+    /// second time with every prompt but its last token from the prefix cache.
     func testReferenceGreedyCasesThroughHTTP() throws {
         let (server, port) = try ServerFixture.server()
-        for c in try greedyCases("base") {
+        for pass in 0..<2 { for c in try greedyCases("base") {
             let eos = c.greedyIDs.last.map { server.tokenizer.endOfGenerationIDs.contains($0) } ?? false
             let visible = eos ? Array(c.greedyIDs.dropLast()) : c.greedyIDs
             let messages = JSONValue.array(c.messages.map { ["role": .string($0.0), "content": .string($0.1)] }).jsonString
@@ -43,7 +46,8 @@ final class ChatAPITests: XCTestCase {
             let bytes = tokens.map { t in (t["bytes"]?.arrayValue ?? []).compactMap { $0.intValue.map(UInt8.init) } }
             XCTAssertEqual(bytes, visible.map { Array(server.tokenizer.tokenBytes($0)) })
             XCTAssertEqual(json?["choices"]?[0]?["finish_reason"]?.stringValue, eos ? "stop" : "length")
-        }
+            if pass == 1 { XCTAssertEqual(json?["usage"]?["prompt_tokens_details"]?["cached_tokens"]?.intValue, c.promptIDs.count - 1) }
+        } }
     }
 
     /// 16 concurrent streaming clients; each greedy answer equals the same request run alone.
