@@ -40,6 +40,9 @@ for chunk in client.chat.completions.create(
 assert "".join(pieces) == r.choices[0].message.content, pieces
 assert finish == "stop"
 assert usage is not None and usage.completion_tokens == r.usage.completion_tokens
+# The same prompt a second time: all but its last token from the prefix cache, in the package's own type.
+assert usage.prompt_tokens_details is not None, usage
+assert usage.prompt_tokens_details.cached_tokens == r.usage.prompt_tokens - 1, usage
 
 # Legacy completions.
 c = client.completions.create(model=base, prompt="The capital of France is", max_tokens=5, temperature=0)
