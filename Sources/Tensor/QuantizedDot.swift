@@ -133,6 +133,21 @@ public enum QuantizedDot {
         _mm_castsi128_ps(_mm_loadl_epi64(UnsafeRawPointer(meta + 2 * b).assumingMemoryBound(to: __m128i.self)))
     }
 
+    /// Runs `block(b, &accumulator)` over blocks 0..<blocks, alternating two accumulators, and
+    /// returns their total.
+    @inline(__always)
+    static func sumBlocks(_ blocks: Int, _ block: (Int, inout Accumulator) -> Void) -> (dot: Float, offset: Float) {
+        var a = Accumulator(), c = Accumulator()
+        var b = 0
+        while b + 2 <= blocks {
+            block(b, &a)
+            block(b + 1, &c)
+            b += 2
+        }
+        if b < blocks { block(b, &a) }
+        return Accumulator.total(a, c)
+    }
+
     /// One Q4_1 block `b` of `row` into `acc`.
     @inline(__always)
     static func q4_1Block(_ row: UnsafeRawPointer, _ xq: UnsafePointer<Int16>, _ meta: UnsafePointer<Float>, _ b: Int,
@@ -148,15 +163,7 @@ public enum QuantizedDot {
     /// Σ w·x for one Q4_1 row of `blocks` blocks; `xq`/`meta` from `quantize`.
     public static func q4_1(_ row: UnsafeRawPointer, _ xq: UnsafePointer<Int16>, _ meta: UnsafePointer<Float>,
                             blocks: Int) -> Float {
-        var a = Accumulator(), c = Accumulator()
-        var b = 0
-        while b + 2 <= blocks {
-            q4_1Block(row, xq, meta, b, &a)
-            q4_1Block(row, xq, meta, b + 1, &c)
-            b += 2
-        }
-        if b < blocks { q4_1Block(row, xq, meta, b, &a) }
-        let t = Accumulator.total(a, c)
+        let t = sumBlocks(blocks) { q4_1Block(row, xq, meta, $0, &$1) }
         return t.dot + t.offset
     }
 
@@ -175,15 +182,7 @@ public enum QuantizedDot {
     /// Σ w·x for one Q4_0 row; `xq`/`meta` from `quantize`.
     public static func q4_0(_ row: UnsafeRawPointer, _ xq: UnsafePointer<Int16>, _ meta: UnsafePointer<Float>,
                             blocks: Int) -> Float {
-        var a = Accumulator(), c = Accumulator()
-        var b = 0
-        while b + 2 <= blocks {
-            q4_0Block(row, xq, meta, b, &a)
-            q4_0Block(row, xq, meta, b + 1, &c)
-            b += 2
-        }
-        if b < blocks { q4_0Block(row, xq, meta, b, &a) }
-        let t = Accumulator.total(a, c)
+        let t = sumBlocks(blocks) { q4_0Block(row, xq, meta, $0, &$1) }
         return t.dot - 8 * t.offset
     }
 
@@ -201,15 +200,7 @@ public enum QuantizedDot {
     /// Σ w·x for one Q8_0 row; `xq`/`meta` from `quantize`.
     public static func q8_0(_ row: UnsafeRawPointer, _ xq: UnsafePointer<Int16>, _ meta: UnsafePointer<Float>,
                             blocks: Int) -> Float {
-        var a = Accumulator(), c = Accumulator()
-        var b = 0
-        while b + 2 <= blocks {
-            q8_0Block(row, xq, meta, b, &a)
-            q8_0Block(row, xq, meta, b + 1, &c)
-            b += 2
-        }
-        if b < blocks { q8_0Block(row, xq, meta, b, &a) }
-        return Accumulator.total(a, c).dot
+        sumBlocks(blocks) { q8_0Block(row, xq, meta, $0, &$1) }.dot
     }
 
     /// Σ w·x over `count` f16 weights and f32 activations (plain order).

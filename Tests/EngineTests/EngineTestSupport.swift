@@ -5,6 +5,7 @@ import GGUF
 import Llama
 import TestSupport
 import Tokenizer
+import XCTest
 @testable import Engine
 
 /// The default model and its tokenizer, loaded once for all engine tests.
@@ -16,6 +17,25 @@ let defaultModelResult: Result<(LlamaModel, Tokenizer), any Error> = Result {
 }
 
 func defaultModel() throws -> (LlamaModel, Tokenizer) { try defaultModelResult.get() }
+
+/// Tests that start engines on the default model; every engine started is stopped after the test.
+class EngineTestCase: XCTestCase {
+    private var engines: [Engine] = []
+
+    override func tearDown() {
+        for e in engines { e.stop(timeout: .zero) }
+        engines = []
+        super.tearDown()
+    }
+
+    func makeEngine(_ configuration: EngineConfiguration = EngineConfiguration()) throws -> Engine {
+        let (model, tokenizer) = try defaultModel()
+        let engine = try Engine(model: model, tokenizer: tokenizer, configuration: configuration)
+        engine.start()
+        engines.append(engine)
+        return engine
+    }
+}
 
 /// Collects one request's events, from the engine thread, for the test thread.
 ///

@@ -7,23 +7,7 @@ import XCTest
 
 /// The engine with the real default model: reference greedy continuations, batching that does
 /// not change results, cancellation, limits, seeds, metrics.
-final class EngineTests: XCTestCase {
-    private var engines: [Engine] = []
-
-    override func tearDown() {
-        for e in engines { e.stop(timeout: .zero) }
-        engines = []
-        super.tearDown()
-    }
-
-    private func makeEngine(_ configuration: EngineConfiguration = EngineConfiguration()) throws -> Engine {
-        let (model, tokenizer) = try defaultModel()
-        let engine = try Engine(model: model, tokenizer: tokenizer, configuration: configuration)
-        engine.start()
-        engines.append(engine)
-        return engine
-    }
-
+final class EngineTests: EngineTestCase {
     private func greedyRequest(_ prompt: [Int32], maxTokens: Int, _ collector: Collector,
                                sampling: SamplingParameters = .greedy, stop: StopConditions = StopConditions(),
                                adapters: AdapterPayload = .none) -> GenerationRequest {

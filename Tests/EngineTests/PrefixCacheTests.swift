@@ -4,22 +4,7 @@ import XCTest
 
 /// Prompt prefixes reused across requests: the answers must be the reference's (transformers
 /// computed every prompt whole), and reuse must follow the tokens and the adapters exactly.
-final class PrefixCacheTests: XCTestCase {
-    private var engines: [Engine] = []
-
-    override func tearDown() {
-        for e in engines { e.stop(timeout: .seconds(30)) }
-        engines = []
-    }
-
-    private func makeEngine(_ configuration: EngineConfiguration = EngineConfiguration()) throws -> Engine {
-        let (model, tokenizer) = try defaultModel()
-        let engine = try Engine(model: model, tokenizer: tokenizer, configuration: configuration)
-        engine.start()
-        engines.append(engine)
-        return engine
-    }
-
+final class PrefixCacheTests: EngineTestCase {
     /// Runs one greedy request to the end.
     private func run(_ engine: Engine, _ prompt: [Int32], adapters: AdapterPayload = .none) throws -> Collector {
         let c = Collector()
