@@ -36,6 +36,16 @@ final class SchedulerTests: XCTestCase {
         XCTAssertEqual(s.runningIDs, [b, c])
     }
 
+    /// Tokens whose keys and values are cached (a reused prompt prefix) are never planned.
+    func testCachedPromptTokensAreSkipped() {
+        var s = Scheduler(tokenBudget: 8, maxRunning: 4)
+        s.enqueue(a, promptLength: 30, cached: 20)
+        s.enqueue(b, promptLength: 5, cached: 4)
+        XCTAssertEqual(s.nextStep().items, [prefill(a, 20..<28, samples: false)])
+        XCTAssertEqual(s.nextStep().items, [prefill(a, 28..<30, samples: true), prefill(b, 4..<5, samples: true)])
+        XCTAssertEqual(s.nextStep().items, [decode(a), decode(b)])
+    }
+
     func testLongPromptIsChunkedAndOnlyTheLastChunkSamples() {
         var s = Scheduler(tokenBudget: 4, maxRunning: 4)
         s.enqueue(a, promptLength: 10)
