@@ -256,8 +256,7 @@ public final class Engine: @unchecked Sendable {
                 let seq = EngineSequence(id: a.id, request: a.request, submitted: a.submitted,
                                          contextLength: contextLength, tokenizer: tokenizer)
                 sequences[a.id] = seq
-                seq.prefix = prefixCache?.lookup(a.request.prompt, adapters: a.request.adapters)
-                scheduler.enqueue(a.id, promptLength: a.request.prompt.count, cached: seq.prefix?.length ?? 0)
+                scheduler.enqueue(a.id, promptLength: a.request.prompt.count)
             }
             for id in cancels.sorted() {
                 if let seq = sequences[id] { finish(seq, .cancelled) }
@@ -281,7 +280,13 @@ public final class Engine: @unchecked Sendable {
 
     /// One forward pass over the scheduler's plan, then sampling, events and departures.
     private func step() {
-        let plan = scheduler.nextStep()
+        // The prefix cache is asked on admission, not arrival: a request that waited may find
+        // prompts that finished meanwhile.
+        let plan = scheduler.nextStep { id in
+            guard let prefixCache, let seq = sequences[id] else { return 0 }
+            seq.prefix = prefixCache.lookup(seq.request.prompt, adapters: seq.request.adapters)
+            return seq.prefix?.length ?? 0
+        }
         guard !plan.isEmpty else { return }
         if !plan.admitted.isEmpty {
             // Admitted requests stop counting against the queue limit before any of their events

@@ -11,7 +11,7 @@ final class EngineSequence {
     /// Positions the cache must hold: the prompt plus every sampled token but the last.
     let cacheLength: Int
     var cache: KVCache?
-    /// A cached prefix of the prompt, found on arrival and copied into `cache` on admission.
+    /// A cached prefix of the prompt, found and copied into `cache` on admission.
     var prefix: PrefixCache.Hit?
     /// Prompt tokens taken from the prefix cache.
     var cachedPromptTokens = 0

@@ -67,12 +67,10 @@ public struct Scheduler: Sendable {
     public var runningIDs: [RequestID] { running.map(\.id) }
     public var waitingIDs: [RequestID] { waiting.map(\.id) }
 
-    /// Queues a request whose prompt has `promptLength` (≥ 1) tokens, of which the first
-    /// `cached` (< promptLength) need no forward pass: their keys and values come from elsewhere.
-    public mutating func enqueue(_ id: RequestID, promptLength: Int, cached: Int = 0) {
+    /// Queues a request whose prompt has `promptLength` (≥ 1) tokens.
+    public mutating func enqueue(_ id: RequestID, promptLength: Int) {
         precondition(promptLength >= 1, "Scheduler.enqueue: empty prompt")
-        precondition(cached >= 0 && cached < promptLength, "Scheduler.enqueue: cached \(cached) of \(promptLength) prompt tokens")
-        waiting.append(Entry(id: id, promptLength: promptLength, prefilled: cached))
+        waiting.append(Entry(id: id, promptLength: promptLength))
     }
 
     /// Forgets a request (finished or cancelled), waiting or running. Returns whether it was known.
@@ -90,8 +88,10 @@ public struct Scheduler: Sendable {
     }
 
     /// Plans the next step and records it as done (prefill progress advances, admitted requests
-    /// run). If the step then fails, the caller removes its requests.
-    public mutating func nextStep() -> Plan {
+    /// run). If the step then fails, the caller removes its requests. `cachedPrompt(id)` says, as
+    /// a request is admitted, how many of its first prompt tokens (fewer than all) need no forward
+    /// pass because their keys and values come from elsewhere (a reused prompt prefix).
+    public mutating func nextStep(cachedPrompt: (RequestID) -> Int = { _ in 0 }) -> Plan {
         var plan = Plan()
         var budget = tokenBudget
         for entry in running where entry.decoding && budget > 0 {
@@ -103,6 +103,9 @@ public struct Scheduler: Sendable {
         }
         while budget > 0, running.count < maxRunning, !waiting.isEmpty {
             var entry = waiting.removeFirst()
+            let cached = cachedPrompt(entry.id)
+            precondition(cached >= 0 && cached < entry.promptLength, "Scheduler: \(cached) of \(entry.promptLength) prompt tokens cached")
+            entry.prefilled = cached
             plan.items.append(prefillChunk(&entry, budget: &budget))
             plan.admitted.append(entry.id)
             running.append(entry)

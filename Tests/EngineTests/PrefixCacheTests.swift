@@ -34,11 +34,27 @@ final class PrefixCacheTests: EngineTestCase {
             earlier.append(prompt)
         }
         XCTAssertGreaterThan(expectedCached, 0, "the reference cases no longer share a prefix")
+        // The counters are published after the step that delivered the last event.
+        XCTAssert(eventually { engine.metrics().kvCacheBytes == 0 })
         let m = engine.metrics()
         XCTAssertEqual(m.promptTokensCachedTotal, expectedCached)
         XCTAssertEqual(m.promptTokensTotal + m.promptTokensCachedTotal, [0, 2, 1, 0].reduce(0) { $0 + cases[$1].promptIDs.count })
         XCTAssertGreaterThan(m.prefixCacheBytes, 0)
         XCTAssertEqual(m.kvCacheBytes, 0)
+    }
+
+    /// A request that waited in the queue finds the prompt that ran meanwhile: the cache is
+    /// asked on admission, not on arrival.
+    func testAQueuedRequestReusesThePromptThatRanBeforeIt() throws {
+        let engine = try makeEngine(EngineConfiguration(maxRunningSequences: 1))
+        let ref = try greedyCases("base")[0]
+        let collectors = [Collector(), Collector()]
+        for c in collectors {
+            try engine.submit(GenerationRequest(prompt: ref.promptIDs, sampling: .greedy, maxTokens: 32, onEvent: c.callback))
+        }
+        for c in collectors { XCTAssertNotNil(c.wait()) }
+        XCTAssertEqual(collectors.map(\.sampledIDs), [ref.greedyIDs, ref.greedyIDs])
+        XCTAssertEqual(collectors.map { $0.summary?.cachedPromptTokens }, [0, ref.promptIDs.count - 1])
     }
 
     func testCachingOffComputesEveryPromptToken() throws {
@@ -49,6 +65,7 @@ final class PrefixCacheTests: EngineTestCase {
             XCTAssertEqual(c.sampledIDs, ref.greedyIDs)
             XCTAssertEqual(c.summary?.cachedPromptTokens, 0)
         }
+        XCTAssert(eventually { engine.metrics().runningSequences == 0 })
         XCTAssertEqual(engine.metrics().promptTokensTotal, 2 * ref.promptIDs.count)
         XCTAssertEqual(engine.metrics().prefixCacheBytes, 0)
     }

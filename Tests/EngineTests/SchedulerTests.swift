@@ -39,11 +39,16 @@ final class SchedulerTests: XCTestCase {
     /// Tokens whose keys and values are cached (a reused prompt prefix) are never planned.
     func testCachedPromptTokensAreSkipped() {
         var s = Scheduler(tokenBudget: 8, maxRunning: 4)
-        s.enqueue(a, promptLength: 30, cached: 20)
-        s.enqueue(b, promptLength: 5, cached: 4)
-        XCTAssertEqual(s.nextStep().items, [prefill(a, 20..<28, samples: false)])
-        XCTAssertEqual(s.nextStep().items, [prefill(a, 28..<30, samples: true), prefill(b, 4..<5, samples: true)])
-        XCTAssertEqual(s.nextStep().items, [decode(a), decode(b)])
+        s.enqueue(a, promptLength: 30)
+        s.enqueue(b, promptLength: 5)
+        var asked: [RequestID] = []
+        let cached = { (id: RequestID) -> Int in asked.append(id); return id == self.a ? 20 : 4 }
+        XCTAssertEqual(s.nextStep(cachedPrompt: cached).items, [prefill(a, 20..<28, samples: false)])
+        XCTAssertEqual(asked, [a], "asked only on admission")
+        XCTAssertEqual(s.nextStep(cachedPrompt: cached).items, [prefill(a, 28..<30, samples: true), prefill(b, 4..<5, samples: true)])
+        XCTAssertEqual(asked, [a, b])
+        XCTAssertEqual(s.nextStep(cachedPrompt: cached).items, [decode(a), decode(b)])
+        XCTAssertEqual(asked, [a, b])
     }
 
     func testLongPromptIsChunkedAndOnlyTheLastChunkSamples() {
