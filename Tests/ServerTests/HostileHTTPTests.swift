@@ -217,17 +217,24 @@ final class HostileHTTPTests: XCTestCase {
         defer { if p.isRunning { p.terminate() } }
         let line = String(decoding: output.fileHandleForReading.availableDataUntilNewline(), as: UTF8.self)
         XCTAssertEqual(line.trimmingCharacters(in: .whitespacesAndNewlines), "open 10000")
-        XCTAssertTrue(try waitFor(seconds: 60) { (try metric("loraserve_http_open_connections", port: port) ?? 0) >= 10_001 },
-                      "open: \(String(describing: try? metric("loraserve_http_open_connections", port: port)))")
-        let start = Date()
-        let (status, _) = try get("/v1/models", port: port)
-        XCTAssertEqual(status, 200)
-        XCTAssertLessThan(Date().timeIntervalSince(start), 5)
+        try assertModelsAnswerQuickly(whileOpen: 10_001, waiting: 60, port: port)
         XCTAssertEqual(try post("/v1/chat/completions", chatBody("Hi", maxTokens: 2), port: port).0, 200, "chat with 10,000 idle")
         XCTAssertEqual(try metric("loraserve_http_rejected_connections_total", port: port), 0)
         try input.fileHandleForWriting.close()
         p.waitUntilExit()
         XCTAssertTrue(try waitFor(seconds: 60) { try metric("loraserve_http_open_connections", port: port) == 1 }, "connections freed")
+    }
+
+    /// Waits (up to `seconds`) until the server holds at least `open` connections, then checks
+    /// that GET /v1/models still answers 200 within 5 s.
+    private func assertModelsAnswerQuickly(whileOpen open: Int, waiting seconds: Double, port: Int,
+                                           file: StaticString = #filePath, line: UInt = #line) throws {
+        XCTAssertTrue(try waitFor(seconds: seconds) { (try metric("loraserve_http_open_connections", port: port) ?? 0) >= Double(open) },
+                      "open: \(String(describing: try? metric("loraserve_http_open_connections", port: port)))", file: file, line: line)
+        let start = Date()
+        let (status, _) = try get("/v1/models", port: port)
+        XCTAssertEqual(status, 200, file: file, line: line)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 5, file: file, line: line)
     }
 
     func testTwoThousandIdleConnections() throws {
@@ -236,12 +243,7 @@ final class HostileHTTPTests: XCTestCase {
         for _ in 0..<2_000 { idle.append(try HTTPClient(port: port, timeout: .seconds(30))) }
         // Half of them sent part of a head and went quiet; the header timeout will close those.
         for c in idle.prefix(1_000) { try c.write("GET /v1/models HTTP/1.1\r\n") }
-        XCTAssertTrue(try waitFor(seconds: 30) { (try metric("loraserve_http_open_connections", port: port) ?? 0) >= 1_001 },
-                      "open: \(String(describing: try? metric("loraserve_http_open_connections", port: port)))")
-        let start = Date()
-        let (status, _) = try get("/v1/models", port: port)
-        XCTAssertEqual(status, 200)
-        XCTAssertLessThan(Date().timeIntervalSince(start), 5)
+        try assertModelsAnswerQuickly(whileOpen: 1_001, waiting: 30, port: port)
         assertHealthy(port, "2,000 idle connections")
         // The half-sent heads time out with 408.
         let r = try idle[0].readResponse()
