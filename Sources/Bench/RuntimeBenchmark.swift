@@ -92,20 +92,21 @@ public enum AdapterMix: Sendable {
 }
 
 extension RuntimeBenchmark {
-    /// Single-token matrix-vector products over one weight matrix, repeated: with a matrix
-    /// that fits in cache this measures the dot kernel's arithmetic, not memory.
-    public func matvec(layer: Int, _ p: Projection, repeats: Int) -> (gigabytesPerSecond: Double, nanosecondsPerRow: Double) {
+    /// Products of `tokens` activation rows with one weight matrix, repeated on one thread:
+    /// with a matrix that fits in cache this measures the kernel's arithmetic, not memory.
+    /// Returns the time per 32-weight block and token.
+    public func matrixProduct(layer: Int, _ p: Projection, tokens: Int, repeats: Int) -> (gigabytesPerSecond: Double, nanosecondsPerBlockToken: Double) {
         let w = model.weights.layers[layer].weight(p)
-        let x = [Float](repeating: 0.5, count: w.cols)
-        var y = [Float](repeating: 0, count: w.rows)
+        let x = (0..<tokens * w.cols).map { Float(($0 * 7919) % 1000) / 1000 - 0.5 }
+        var y = [Float](repeating: 0, count: tokens * w.rows)
         let runner = MatmulRunner(pool: ThreadPool(threads: 1), maxCols: w.cols)
         let t0 = DispatchTime.now().uptimeNanoseconds
         x.withUnsafeBufferPointer { xb in
             y.withUnsafeMutableBufferPointer { yb in
-                for _ in 0..<repeats { runner.matmul(w, input: xb.baseAddress!, output: yb.baseAddress!, n: 1) }
+                for _ in 0..<repeats { runner.matmul(w, input: xb.baseAddress!, output: yb.baseAddress!, n: tokens) }
             }
         }
         let s = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-        return (Double(w.byteCount * repeats) / s / 1e9, s * 1e9 / Double(w.rows * repeats))
+        return (Double(w.byteCount * repeats) / s / 1e9, s * 1e9 / Double(w.rows * w.cols / 32 * tokens * repeats))
     }
 }

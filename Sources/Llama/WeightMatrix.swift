@@ -103,6 +103,25 @@ public final class WeightMatrix: @unchecked Sendable {
             return Kernels.dot(buf.baseAddress! + row * cols, x, count: cols)
         }
     }
+
+    /// Whether `dot(row:tokens:...)` has a kernel for this storage.
+    var hasMultiTokenKernel: Bool { takesQuantizedActivations }
+
+    /// `out[t · ldo] = Σ_c W[row, c] · x[t · cols + c]` for t in 0..<count (1...MultiTokenDot.maxTokens);
+    /// only when `hasMultiTokenKernel`.
+    @inline(__always)
+    func dot(row: Int, tokens x: UnsafePointer<Float>, count: Int, out: UnsafeMutablePointer<Float>, ldo: Int) {
+        guard case .quantized(let type, let blocks, let rowBytes, _) = storage else {
+            preconditionFailure("WeightMatrix: no multi-token kernel for f32 storage")
+        }
+        let p = blocks + row * rowBytes, n = cols / 32
+        switch type {
+        case .q4_1: MultiTokenDot.q4_1(p, blocks: n, x, ldx: cols, tokens: count, out, ldo: ldo)
+        case .q4_0: MultiTokenDot.q4_0(p, blocks: n, x, ldx: cols, tokens: count, out, ldo: ldo)
+        case .q8_0: MultiTokenDot.q8_0(p, blocks: n, x, ldx: cols, tokens: count, out, ldo: ldo)
+        default: preconditionFailure("WeightMatrix: no multi-token kernel for \(type)")
+        }
+    }
 }
 
 /// Matrix products over a thread pool. BLAS runs single-threaded inside each work unit:
@@ -111,6 +130,10 @@ public final class MatmulRunner: @unchecked Sendable {
     public let pool: ThreadPool
     static let tileRows = 64
     static let smallBatch = 4
+    /// Up to this many tokens, quantized matrices use `MultiTokenDot` (2+) or `QuantizedDot` (1);
+    /// beyond it sgemm over dequantized tiles, whose packing then pays off (crossover measured
+    /// with `serve bench runtime --kernels` and 32-128 stream decode, bench/README.md).
+    static let multiTokenMax = 64
     private var scratch: [UnsafeMutablePointer<Float>]
     private let scratchCapacity: Int
     // Activations quantized for the integer dot kernels: per token, blockValues int16 and blockMeta floats a block.
@@ -137,8 +160,13 @@ public final class MatmulRunner: @unchecked Sendable {
     /// output[n, rows] = input[n, cols] · Wᵀ
     public func matmul(_ w: WeightMatrix, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, n: Int) {
         if n == 0 || w.rows == 0 { return }
+        if n > 1 && n <= Self.multiTokenMax && w.hasMultiTokenKernel {
+            multiTokenProduct(w, input: input, output: output, n: n)
+            return
+        }
         if n <= Self.smallBatch {
-            // Memory-bound: stream each weight row once, dot it with every input row.
+            // One token (or a few, for storage without a multi-token kernel): memory-bound, so
+            // stream each weight row once and dot it with every input row.
             precondition(w.cols <= maxCols, "MatmulRunner: matrix wider than maxCols")
             let metaStride = (maxCols / 32 + 1) * QuantizedDot.blockMeta
             let stride = maxCols / 32 * QuantizedDot.blockValues
@@ -159,6 +187,27 @@ public final class MatmulRunner: @unchecked Sendable {
             }
             return
         }
+        sgemmProduct(w, input: input, output: output, n: n)
+    }
+
+    /// Rows in chunks (the unit of parallel work); every token group of a chunk reads its
+    /// weights from L1.
+    private func multiTokenProduct(_ w: WeightMatrix, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, n: Int) {
+        let chunk = 16, rows = w.rows, cols = w.cols, group = MultiTokenDot.maxTokens
+        pool.parallelFor((rows + chunk - 1) / chunk) { c in
+            let rowRange = c * chunk..<min(rows, (c + 1) * chunk)
+            var t0 = 0
+            while t0 < n {
+                let count = min(group, n - t0)
+                for row in rowRange {
+                    w.dot(row: row, tokens: input + t0 * cols, count: count, out: output + t0 * rows + row, ldo: rows)
+                }
+                t0 += count
+            }
+        }
+    }
+
+    private func sgemmProduct(_ w: WeightMatrix, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, n: Int) {
         precondition(w.cols * Self.tileRows <= scratchCapacity, "MatmulRunner: matrix wider than maxCols")
         let tiles = (w.rows + Self.tileRows - 1) / Self.tileRows
         pool.parallelFor(tiles) { t, thread in

@@ -162,7 +162,7 @@ struct RuntimeBenchCommand: ParsableCommand {
     @Option(help: "Concurrent sequences for batched decode (comma-separated).") var batches: String = "8,32"
     @Option(help: "Decode steps for batched decode.") var batchSteps: Int = 32
 
-    @Flag(help: "Also time single-token products over one matrix (kernel speed in cache).") var kernels = false
+    @Flag(help: "Also time products of 1-64 tokens with one matrix (kernel speed in cache).") var kernels = false
     @Option(name: .customLong("adapter"), help: "Adapters (PEFT folder or GGUF LoRA, repeatable): adds batched decode with each, unmerged and merged.")
     var adapterPaths: [String] = []
     @Option(help: "Distinct copies of each adapter spread over the streams (each copy is its own LoRA group).") var distinct: Int = 32
@@ -177,8 +177,11 @@ struct RuntimeBenchCommand: ParsableCommand {
         if kernels {
             let bench = RuntimeBenchmark(model: loaded)
             for p in [Projection.q, .down] {
-                let r = bench.matvec(layer: 0, p, repeats: 2000)
-                print(String(format: "kernel %@ layer 0: %.2f GB/s, %.1f ns/row (1 thread, hot cache)", "\(p)", r.gigabytesPerSecond, r.nanosecondsPerRow))
+                for tokens in [1, 2, 4, 8, 16, 64] {
+                    let r = bench.matrixProduct(layer: 0, p, tokens: tokens, repeats: max(20, 2000 / tokens))
+                    print(String(format: "kernel %@ layer 0, %2d tokens: %.2f ns per block and token, weights at %.2f GB/s (1 thread, hot cache)",
+                                 "\(p)", tokens, r.nanosecondsPerBlockToken, r.gigabytesPerSecond))
+                }
             }
         }
         for t in threadCounts {

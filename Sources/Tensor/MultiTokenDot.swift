@@ -1,0 +1,155 @@
+import _Builtin_intrinsics.intel
+
+/// Dot products of one quantized weight row with up to `maxTokens` f32 activation rows at
+/// once, for decode steps of a few sequences (2 to a few dozen tokens: still too few for
+/// sgemm, whose per-call packing and our tile dequantization cost as much as the arithmetic).
+/// Block layouts as in `QuantizedDot`.
+///
+/// Why f32 here and integers for one token: each 32-weight block is converted to f32 in
+/// registers once and then multiplied with every token, so the conversion (what makes a
+/// one-token f32 kernel slower than `QuantizedDot`'s) is shared; per token a block then
+/// costs four 8-wide multiply-adds, where the integer kernel needs four 16-wide `vpmaddwd`
+/// at half the rate on this CPU plus the scale arithmetic. The activations stay f32, so
+/// there is no activation rounding at all.
+/// Naive reference: `Dequantize.run` and a plain dot product (MultiTokenDotTests).
+///
+/// Not `@inlinable`, like `QuantizedDot`: only this module is compiled for AVX2.
+public enum MultiTokenDot {
+    public static let maxTokens = 8
+
+    /// The 32 weights of one block as four f32 vectors (elements 0-7, 8-15, 16-23, 24-31).
+    typealias BlockWeights = (__m256, __m256, __m256, __m256)
+
+    /// `out[t · ldo] = Σ_c W[c] · x[t · ldx + c]` for t in 0..<tokens (1...maxTokens), W a
+    /// Q4_1 row of `blocks` blocks.
+    public static func q4_1(_ row: UnsafeRawPointer, blocks: Int, _ x: UnsafePointer<Float>, ldx: Int, tokens: Int,
+                            _ out: UnsafeMutablePointer<Float>, ldo: Int) {
+        dispatch(tokens, blocks, x, ldx, out, ldo) { q4_1Weights(row + 20 * $0) }
+    }
+
+    /// As `q4_1`, W a Q4_0 row.
+    public static func q4_0(_ row: UnsafeRawPointer, blocks: Int, _ x: UnsafePointer<Float>, ldx: Int, tokens: Int,
+                            _ out: UnsafeMutablePointer<Float>, ldo: Int) {
+        dispatch(tokens, blocks, x, ldx, out, ldo) { q4_0Weights(row + 18 * $0) }
+    }
+
+    /// As `q4_1`, W a Q8_0 row.
+    public static func q8_0(_ row: UnsafeRawPointer, blocks: Int, _ x: UnsafePointer<Float>, ldx: Int, tokens: Int,
+                            _ out: UnsafeMutablePointer<Float>, ldo: Int) {
+        dispatch(tokens, blocks, x, ldx, out, ldo) { q8_0Weights(row + 34 * $0) }
+    }
+
+    /// One specialised loop per token count (the count must be a constant inside `run`, so its
+    /// accumulators stay in registers).
+    @inline(__always)
+    static func dispatch(_ tokens: Int, _ blocks: Int, _ x: UnsafePointer<Float>, _ ldx: Int,
+                         _ out: UnsafeMutablePointer<Float>, _ ldo: Int, _ weights: (Int) -> BlockWeights) {
+        switch tokens {
+        case 8: run(8, blocks, x, ldx, out, ldo, weights)
+        case 7: run(7, blocks, x, ldx, out, ldo, weights)
+        case 6: run(6, blocks, x, ldx, out, ldo, weights)
+        case 5: run(5, blocks, x, ldx, out, ldo, weights)
+        case 4: run(4, blocks, x, ldx, out, ldo, weights)
+        case 3: run(3, blocks, x, ldx, out, ldo, weights)
+        case 2: run(2, blocks, x, ldx, out, ldo, weights)
+        case 1: run(1, blocks, x, ldx, out, ldo, weights)
+        default: preconditionFailure("MultiTokenDot: \(tokens) tokens (1...\(maxTokens))")
+        }
+    }
+
+    /// Up to four tokens get two accumulators each (even and odd vectors of a block), so that a
+    /// token's multiply-adds do not all wait on one another; five to eight have enough
+    /// independent tokens to keep the multiply-add units busy with one each (and sixteen
+    /// accumulators would not fit in the registers beside the block's weights).
+    @inline(__always)
+    static func run(_ n: Int, _ blocks: Int, _ x: UnsafePointer<Float>, _ ldx: Int,
+                    _ out: UnsafeMutablePointer<Float>, _ ldo: Int, _ weights: (Int) -> BlockWeights) {
+        let zero = _mm256_setzero_ps()
+        var a0 = zero, a1 = zero, a2 = zero, a3 = zero, a4 = zero, a5 = zero, a6 = zero, a7 = zero
+        var b0 = zero, b1 = zero, b2 = zero, b3 = zero
+        let paired = n <= 4
+        for blk in 0..<blocks {
+            let w = weights(blk)
+            let xb = x + 32 * blk
+            // Vector j of every token, then vector j + 1: neighbouring multiply-adds are
+            // independent, so the out-of-order window always holds several ready ones.
+            @inline(__always) func step(_ wj: __m256, _ j: Int) {
+                let second = paired && j % 2 == 1
+                @inline(__always) func fma(_ t: Int, _ a: inout __m256, _ b: inout __m256) {
+                    let v = UnsafeRawPointer(xb + t * ldx).loadUnaligned(fromByteOffset: 32 * j, as: __m256.self)
+                    if second { b = _mm256_fmadd_ps(wj, v, b) } else { a = _mm256_fmadd_ps(wj, v, a) }
+                }
+                fma(0, &a0, &b0)
+                if n > 1 { fma(1, &a1, &b1) }
+                if n > 2 { fma(2, &a2, &b2) }
+                if n > 3 { fma(3, &a3, &b3) }
+                if n > 4 { fma(4, &a4, &b0) }
+                if n > 5 { fma(5, &a5, &b0) }
+                if n > 6 { fma(6, &a6, &b0) }
+                if n > 7 { fma(7, &a7, &b0) }
+            }
+            step(w.0, 0); step(w.1, 1); step(w.2, 2); step(w.3, 3)
+        }
+        @inline(__always) func total(_ a: __m256, _ b: __m256) -> Float {
+            _mm256_add_ps(a, b).sum()
+        }
+        if paired {
+            out[0] = total(a0, b0)
+            if n > 1 { out[ldo] = total(a1, b1) }
+            if n > 2 { out[2 * ldo] = total(a2, b2) }
+            if n > 3 { out[3 * ldo] = total(a3, b3) }
+        } else {
+            // Five to eight tokens, one accumulator each.
+            out[0] = total(a0, zero); out[ldo] = total(a1, zero); out[2 * ldo] = total(a2, zero)
+            out[3 * ldo] = total(a3, zero); out[4 * ldo] = total(a4, zero)
+            if n > 5 { out[5 * ldo] = total(a5, zero) }
+            if n > 6 { out[6 * ldo] = total(a6, zero) }
+            if n > 7 { out[7 * ldo] = total(a7, zero) }
+        }
+    }
+
+    /// Eight bytes (the low 64 bits of `v`) and the next eight as f32 vectors `q·d + c`.
+    @inline(__always)
+    static func affine(_ v: __m128i, _ d: __m256, _ c: __m256) -> (__m256, __m256) {
+        (_mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v)), d, c),
+         _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(v, v))), d, c))
+    }
+
+    /// Nibbles of the 16 bytes at `qs` as two byte vectors: elements 0-15 and 16-31.
+    @inline(__always)
+    static func nibbleBytes(_ qs: UnsafeRawPointer) -> (__m128i, __m128i) {
+        let v = qs.loadUnaligned(as: __m128i.self), mask = _mm_set1_epi8(0x0F)
+        return (_mm_and_si128(v, mask), _mm_and_si128(_mm_srli_epi16(v, 4), mask))
+    }
+
+    /// Q4_1 block: f16 d, f16 m, 16 nibble bytes; w = q·d + m.
+    @inline(__always)
+    static func q4_1Weights(_ blk: UnsafeRawPointer) -> BlockWeights {
+        let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(blk.loadUnaligned(as: Int32.self)))
+        let d = _mm256_broadcastss_ps(dm), m = _mm256_broadcastss_ps(_mm_movehdup_ps(dm))
+        let (lo, hi) = nibbleBytes(blk + 4)
+        let (w0, w1) = affine(lo, d, m), (w2, w3) = affine(hi, d, m)
+        return (w0, w1, w2, w3)
+    }
+
+    /// Q4_0 block: f16 d, 16 nibble bytes; w = (q - 8)·d.
+    @inline(__always)
+    static func q4_0Weights(_ blk: UnsafeRawPointer) -> BlockWeights {
+        let d = _mm256_broadcastss_ps(QuantizedDot.broadcastHalf(blk))
+        let c = _mm256_mul_ps(d, _mm256_set1_ps(-8))
+        let (lo, hi) = nibbleBytes(blk + 2)
+        let (w0, w1) = affine(lo, d, c), (w2, w3) = affine(hi, d, c)
+        return (w0, w1, w2, w3)
+    }
+
+    /// Q8_0 block: f16 d, 32 int8; w = q·d.
+    @inline(__always)
+    static func q8_0Weights(_ blk: UnsafeRawPointer) -> BlockWeights {
+        let d = _mm256_broadcastss_ps(QuantizedDot.broadcastHalf(blk))
+        @inline(__always) func eight(_ offset: Int) -> __m256 {
+            let bytes = _mm_cvtsi64_si128((blk + offset).loadUnaligned(as: Int64.self))
+            return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes)), d)
+        }
+        return (eight(2), eight(10), eight(18), eight(26))
+    }
+}

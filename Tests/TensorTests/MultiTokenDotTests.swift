@@ -1,0 +1,87 @@
+import XCTest
+import GGUF
+@testable import Tensor
+
+/// The multi-token kernels against the naive route: `Dequantize.run` and a double-precision
+/// dot product per token. Same tolerance as QuantizedDotTests (1e-5 of the summed term
+/// magnitudes): the activations are not rounded at all here, only the f32 sums differ.
+final class MultiTokenDotTests: XCTestCase {
+    typealias Kind = QuantizedRows.Kind
+
+    func kernel(_ kind: Kind) -> (UnsafeRawPointer, Int, UnsafePointer<Float>, Int, Int, UnsafeMutablePointer<Float>, Int) -> Void {
+        switch kind {
+        case .q4_0: { MultiTokenDot.q4_0($0, blocks: $1, $2, ldx: $3, tokens: $4, $5, ldo: $6) }
+        case .q4_1: { MultiTokenDot.q4_1($0, blocks: $1, $2, ldx: $3, tokens: $4, $5, ldo: $6) }
+        case .q8_0: { MultiTokenDot.q8_0($0, blocks: $1, $2, ldx: $3, tokens: $4, $5, ldo: $6) }
+        }
+    }
+
+    /// Every token count 1...maxTokens, every row length, activation rows `ldx` apart (wider
+    /// than the row, as in a batch buffer) and outputs `ldo` apart; nothing else is written.
+    func testEveryTokenCountAgainstDequantizeAndDot() {
+        var rng = SplitMix64(seed: 21)
+        for kind in [Kind.q4_0, .q4_1, .q8_0] {
+            let type = QuantizedRows.ggmlType[kind]!
+            for n in QuantizedRows.rowLengths {
+                let blocks = n / 32, ldx = n + 8, ldo = 3
+                let row = QuantizedRows.randomRow(kind, blocks: blocks, rng: &rng)
+                var w = [Float](repeating: 0, count: n)
+                row.withUnsafeBytes { Dequantize.run($0.baseAddress!, type: type, count: n, into: &w) }
+                for tokens in 1...MultiTokenDot.maxTokens {
+                    var x = [Float](repeating: .nan, count: tokens * ldx)
+                    for t in 0..<tokens { x.replaceSubrange(t * ldx..<t * ldx + n, with: QuantizedRows.activations(n, rng: &rng)) }
+                    var out = Guarded([Float](repeating: Guarded.sentinel, count: tokens * ldo))
+                    row.withUnsafeBytes { r in
+                        kernel(kind)(r.baseAddress!, blocks, x, ldx, tokens, &out.storage, ldo)
+                    }
+                    XCTAssertTrue(out.guardIntact, "\(type) n=\(n) tokens=\(tokens): wrote past the outputs")
+                    for t in 0..<tokens {
+                        let xt = x[t * ldx..<t * ldx + n]
+                        let exact = zip(w, xt).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+                        let scale = (0..<n).reduce(0.0) { $0 + QuantizedRows.termScale(kind, row, element: $1) * abs(Double(xt[t * ldx + $1])) }
+                        let got = out.storage[t * ldo]
+                        XCTAssertLessThanOrEqual(abs(Double(got) - exact), 1e-5 * scale,
+                                                 "\(type) n=\(n) tokens=\(tokens) token \(t): \(got) vs \(exact)")
+                        for gap in 1..<ldo {
+                            XCTAssertEqual(out.storage[t * ldo + gap].bitPattern, Guarded.sentinel.bitPattern, "wrote between outputs")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A NaN or infinity in one token's activations poisons that token's result only.
+    func testNonFiniteActivationsStayInTheirToken() {
+        var rng = SplitMix64(seed: 22)
+        let n = 64, tokens = 6
+        let row = QuantizedRows.randomRow(.q4_1, blocks: n / 32, rng: &rng)
+        var x = rng.floats(tokens * n)
+        x[2 * n + 40] = .nan
+        x[4 * n + 3] = .infinity
+        var out = [Float](repeating: 0, count: tokens)
+        row.withUnsafeBytes { MultiTokenDot.q4_1($0.baseAddress!, blocks: n / 32, x, ldx: n, tokens: tokens, &out, ldo: 1) }
+        XCTAssertTrue(out[2].isNaN)
+        XCTAssertFalse(out[4].isFinite)
+        for t in [0, 1, 3, 5] { XCTAssertTrue(out[t].isFinite, "token \(t): \(out[t])") }
+    }
+
+    /// Hand-made blocks, x = 1 for every token: the sums of the dequantized weights.
+    func testByHand() {
+        let x = [Float](repeating: 1, count: 3 * 32)
+        var out = [Float](repeating: 0, count: 3)
+        // Q4_0, d = 2, low nibbles 0..15, high 15..0: Σ(q - 8)·2 = -32.
+        var q40: [UInt8] = [0x00, 0x40]
+        q40 += (0..<16).map { UInt8((15 - $0) << 4 | $0) }
+        MultiTokenDot.q4_0(q40, blocks: 1, x, ldx: 32, tokens: 3, &out, ldo: 1)
+        XCTAssertEqual(out, [-32, -32, -32])
+        // Q4_1, d = 0.5, m = -1, every nibble 15: 32·(7.5 - 1) = 208.
+        let q41: [UInt8] = [0x00, 0x38, 0x00, 0xBC] + [UInt8](repeating: 0xFF, count: 16)
+        MultiTokenDot.q4_1(q41, blocks: 1, x, ldx: 32, tokens: 3, &out, ldo: 1)
+        XCTAssertEqual(out, [208, 208, 208])
+        // Q8_0, d = 1: sixteen -128s and sixteen 127s: -16.
+        let q80: [UInt8] = [0x00, 0x3C] + [UInt8](repeating: 0x80, count: 16) + [UInt8](repeating: 0x7F, count: 16)
+        MultiTokenDot.q8_0(q80, blocks: 1, x, ldx: 32, tokens: 3, &out, ldo: 1)
+        XCTAssertEqual(out, [-16, -16, -16])
+    }
+}
