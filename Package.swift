@@ -53,7 +53,7 @@ let package = Package(
         .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "SafeTensors", "GGUF", "Llama", "TestSupport"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Llama", "Tokenizer", "GGUF", "Adapters", "TestSupport"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
-        .testTarget(name: "OpenAITests", dependencies: ["OpenAI", "JSON"]),
+        .testTarget(name: "OpenAITests", dependencies: ["OpenAI", "JSON", "Engine"]),
         .testTarget(name: "FuzzTests", dependencies: ["GGUF", "SafeTensors", "Adapters", "OpenAI", "JSON", "HTTP"],
                     exclude: ["Corpus"]),
         .testTarget(name: "TrainerTests",

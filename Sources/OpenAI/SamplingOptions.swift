@@ -15,6 +15,7 @@ import JSON
 /// | `frequency_penalty`, `presence_penalty` | -2…2 |
 /// | `repetition_penalty` | > 0 (and at most 10) |
 /// | `logit_bias` | object of up to 1024 token-id strings to -100…100 |
+/// | `ignore_eos` | boolean (vLLM's and llama.cpp's extension): keep generating past the model's end tokens, up to `max_tokens` |
 public struct SamplingOptions: Sendable, Equatable {
     public var temperature: Double?
     public var topP: Double?
@@ -27,6 +28,9 @@ public struct SamplingOptions: Sendable, Equatable {
     public var presencePenalty: Double?
     public var repetitionPenalty: Double?
     public var logitBias: [Int32: Double] = [:]
+    /// Generate past the model's end-of-generation tokens (stop strings still apply): how
+    /// benchmarks get completions of exactly `max_tokens`.
+    public var ignoreEOS = false
     /// Report log-probabilities of chosen tokens.
     public var logprobs: Bool = false
     /// How many alternatives to report per token (0 when `logprobs` is false).
@@ -42,7 +46,7 @@ public struct SamplingOptions: Sendable, Equatable {
     /// The request fields this type reads (logprobs fields differ per endpoint and are read there).
     static let fieldNames: Set<String> = [
         "temperature", "top_p", "top_k", "min_p", "seed", "stop",
-        "frequency_penalty", "presence_penalty", "repetition_penalty", "logit_bias",
+        "frequency_penalty", "presence_penalty", "repetition_penalty", "logit_bias", "ignore_eos",
     ]
 
     init(reading reader: FieldReader) throws(OpenAIError) {
@@ -56,6 +60,7 @@ public struct SamplingOptions: Sendable, Equatable {
         repetitionPenalty = try reader.number("repetition_penalty", in: 0...10, exclusiveLowerBound: true)
         stop = try Self.readStop(reader)
         logitBias = try Self.readLogitBias(reader)
+        ignoreEOS = try reader.bool("ignore_eos") ?? false
     }
 
     private static func readStop(_ reader: FieldReader) throws(OpenAIError) -> [String] {
@@ -98,6 +103,11 @@ public struct SamplingOptions: Sendable, Equatable {
             bias[token] = try readNumber(entry, param: "logit_bias.\(key)", in: -100...100)
         }
         return bias
+    }
+
+    /// When generation ends, besides `max_tokens`.
+    public var stopConditions: StopConditions {
+        StopConditions(useModelEndTokens: !ignoreEOS, strings: stop)
     }
 
     /// The engine's sampling parameters with OpenAI's defaults filled in.

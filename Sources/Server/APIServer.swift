@@ -232,7 +232,7 @@ public final class APIServer: HTTPHandler, @unchecked Sendable {
                 self?.finished(route: route, model: echoName, summary: summary, status: status, started: started)
             })
         let generation = GenerationRequest(
-            prompt: prompt, sampling: parameters, stop: StopConditions(strings: sampling.stop), maxTokens: max(1, budget),
+            prompt: prompt, sampling: parameters, stop: sampling.stopConditions, maxTokens: max(1, budget),
             adapters: payload, onEvent: { event in out.handle(event) })
         do {
             let handle = try engine.submit(generation)

@@ -1,4 +1,5 @@
 import XCTest
+import Engine
 import JSON
 @testable import OpenAI
 
@@ -42,9 +43,10 @@ final class ChatCompletionRequestTests: XCTestCase {
             "frequency_penalty": 0.5, "presence_penalty": -1, "repetition_penalty": 1.1,
             "logit_bias": {"50256": -100, "7": 2.5}, "logprobs": true, "top_logprobs": 3, "n": 1, "user": "u",
             "response_format": {"type": "text"}, "parallel_tool_calls": false, "tools": [], "tool_choice": "none",
-            "lora": [{"name": "sql", "scale": 0.5}, {"name": "chat"}]
+            "lora": [{"name": "sql", "scale": 0.5}, {"name": "chat"}], "ignore_eos": true
             """)
         XCTAssertTrue(r.stream)
+        XCTAssertEqual(r.sampling.stopConditions, StopConditions(useModelEndTokens: false, strings: ["\n", "END"]))
         XCTAssertTrue(r.includeUsage)
         XCTAssertEqual(r.maxTokens, 50)
         XCTAssertEqual(r.sampling.stop, ["\n", "END"])
@@ -68,6 +70,7 @@ final class ChatCompletionRequestTests: XCTestCase {
         let r = try request(#""temperature": null, "stop": null, "stream_options": null, "n": null, "lora": null"#)
         XCTAssertEqual(r.sampling.parameters.temperature, 1)
         XCTAssertEqual(r.sampling.stop, [])
+        XCTAssertEqual(r.sampling.stopConditions, StopConditions(useModelEndTokens: true, strings: []))
     }
 
     func testMessagesContentForms() throws {
@@ -101,6 +104,7 @@ final class ChatCompletionRequestTests: XCTestCase {
             (#""lora": [{"name": "a", "scale": "big"}]"#, "lora[0].scale"),
             (#""user": 5"#, "user"),
             (#""seed": 1.5"#, "seed"),
+            (#""ignore_eos": "yes""#, "ignore_eos"),
         ]
         for (extra, param) in cases {
             let e = rejection(extra)

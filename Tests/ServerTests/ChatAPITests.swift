@@ -26,6 +26,23 @@ final class ChatAPITests: XCTestCase {
         XCTAssertEqual(streamed.usage?["prompt_tokens_details"]?["cached_tokens"]?.intValue, (usage?["prompt_tokens"]?.intValue ?? 0) - 1)
     }
 
+    /// `ignore_eos` (vLLM's and llama.cpp's extension) runs past the model's end token to exactly
+    /// `max_tokens`: how benchmarks ask for fixed-length completions.
+    func testIgnoreEOSGeneratesExactlyMaxTokens() throws {
+        let (_, port) = try ServerFixture.server()
+        let (_, ended) = try post("/v1/chat/completions", chatBody("What is the capital of France?", maxTokens: 24), port: port)
+        let natural = ended?["usage"]?["completion_tokens"]?.intValue ?? 0
+        XCTAssertEqual(ended?["choices"]?[0]?["finish_reason"]?.stringValue, "stop")
+        XCTAssertLessThan(natural, 24, "the answer ends on its own before max_tokens")
+        let (status, json) = try post("/v1/chat/completions",
+                                      chatBody("What is the capital of France?", maxTokens: 24, extra: ", \"ignore_eos\": true"), port: port)
+        XCTAssertEqual(status, 200)
+        XCTAssertEqual(json?["usage"]?["completion_tokens"]?.intValue, 24)
+        XCTAssertEqual(json?["choices"]?[0]?["finish_reason"]?.stringValue, "length")
+        let text = json?["choices"]?[0]?["message"]?["content"]?.stringValue ?? ""
+        XCTAssertTrue(text.hasPrefix("The capital of France is Paris."), text)
+    }
+
     /// greedy_cases "base" of the reference, through the HTTP API at temperature 0; twice, the
     /// second time with every prompt but its last token from the prefix cache.
     func testReferenceGreedyCasesThroughHTTP() throws {
