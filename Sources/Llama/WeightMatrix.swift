@@ -105,21 +105,27 @@ public final class WeightMatrix: @unchecked Sendable {
     }
 
     /// Whether `dot(row:tokens:...)` has a kernel for this storage.
-    var hasMultiTokenKernel: Bool { takesQuantizedActivations }
+    var hasMultiTokenKernel: Bool {
+        if case .f32 = storage { return cols % 32 == 0 }
+        return takesQuantizedActivations
+    }
 
     /// `out[t · ldo] = Σ_c W[row, c] · x[t · cols + c]` for t in 0..<count (1...MultiTokenDot.maxTokens);
     /// only when `hasMultiTokenKernel`.
     @inline(__always)
     func dot(row: Int, tokens x: UnsafePointer<Float>, count: Int, out: UnsafeMutablePointer<Float>, ldo: Int) {
-        guard case .quantized(let type, let blocks, let rowBytes, _) = storage else {
-            preconditionFailure("WeightMatrix: no multi-token kernel for f32 storage")
-        }
-        let p = blocks + row * rowBytes, n = cols / 32
-        switch type {
-        case .q4_1: MultiTokenDot.q4_1(p, blocks: n, x, ldx: cols, tokens: count, out, ldo: ldo)
-        case .q4_0: MultiTokenDot.q4_0(p, blocks: n, x, ldx: cols, tokens: count, out, ldo: ldo)
-        case .q8_0: MultiTokenDot.q8_0(p, blocks: n, x, ldx: cols, tokens: count, out, ldo: ldo)
-        default: preconditionFailure("WeightMatrix: no multi-token kernel for \(type)")
+        let n = cols / 32
+        switch storage {
+        case .quantized(let type, let blocks, let rowBytes, _):
+            let p = blocks + row * rowBytes
+            switch type {
+            case .q4_1: MultiTokenDot.q4_1(p, blocks: n, x, ldx: cols, tokens: count, out, ldo: ldo)
+            case .q4_0: MultiTokenDot.q4_0(p, blocks: n, x, ldx: cols, tokens: count, out, ldo: ldo)
+            case .q8_0: MultiTokenDot.q8_0(p, blocks: n, x, ldx: cols, tokens: count, out, ldo: ldo)
+            default: preconditionFailure("WeightMatrix: no multi-token kernel for \(type)")
+            }
+        case .f32(let buf):
+            MultiTokenDot.f32(buf.baseAddress! + row * cols, blocks: n, x, ldx: cols, tokens: count, out, ldo: ldo)
         }
     }
 }

@@ -39,6 +39,17 @@ public enum MultiTokenDot {
         dispatch(tokens, blocks, x, ldx, out, ldo) { q8_0Weights(row + 34 * $0) }
     }
 
+    /// As `q4_1`, W an f32 row of `32 · blocks` values (merged adapters: nothing to convert, the
+    /// weights are loaded once for all the tokens).
+    public static func f32(_ row: UnsafePointer<Float>, blocks: Int, _ x: UnsafePointer<Float>, ldx: Int, tokens: Int,
+                           _ out: UnsafeMutablePointer<Float>, ldo: Int) {
+        dispatch(tokens, blocks, x, ldx, out, ldo) { b in
+            let p = UnsafeRawPointer(row + 32 * b)
+            return (p.loadUnaligned(as: __m256.self), p.loadUnaligned(fromByteOffset: 32, as: __m256.self),
+                    p.loadUnaligned(fromByteOffset: 64, as: __m256.self), p.loadUnaligned(fromByteOffset: 96, as: __m256.self))
+        }
+    }
+
     /// One specialised loop per token count (the count must be a constant inside `run`, so its
     /// accumulators stay in registers).
     @inline(__always)

@@ -41,4 +41,15 @@ final class MatmulRunnerTests: XCTestCase {
         // The Q8_0 embedding as output head: 49152 rows, checked on the first 2048.
         check(model.weights.output, rows: 2048, tokenCounts: [1, 3, 8, 13, 70], runner: runner)
     }
+
+    /// f32 matrices (merged adapters, small models): the multi-token kernel when the rows are
+    /// a multiple of 32 long, else the per-token dot and sgemm.
+    func testF32Matrices() {
+        let runner = MatmulRunner(pool: ThreadPool(threads: 2), maxCols: 256)
+        var rng = SystemRandomNumberGenerator()
+        for (rows, cols) in [(96, 256), (50, 40)] {
+            let w = WeightMatrix(rows: rows, cols: cols, copying: (0..<rows * cols).map { _ in Float.random(in: -1...1, using: &rng) })
+            check(w, tokenCounts: [1, 2, 4, 5, 8, 9, 40, 64, 65, 90], runner: runner)
+        }
+    }
 }

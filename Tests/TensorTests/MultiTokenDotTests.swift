@@ -51,6 +51,24 @@ final class MultiTokenDotTests: XCTestCase {
         }
     }
 
+    /// f32 rows (merged adapters): every token count, against a double dot product.
+    func testF32RowsEveryTokenCount() {
+        var rng = SplitMix64(seed: 23)
+        for n in QuantizedRows.rowLengths {
+            let w = rng.floats(n, in: -3...3), ldx = n + 32
+            for tokens in 1...MultiTokenDot.maxTokens {
+                let x = rng.floats(tokens * ldx)
+                var out = [Float](repeating: .nan, count: tokens)
+                MultiTokenDot.f32(w, blocks: n / 32, x, ldx: ldx, tokens: tokens, &out, ldo: 1)
+                for t in 0..<tokens {
+                    let exact = (0..<n).reduce(0.0) { $0 + Double(w[$1]) * Double(x[t * ldx + $1]) }
+                    let scale = (0..<n).reduce(0.0) { $0 + abs(Double(w[$1]) * Double(x[t * ldx + $1])) }
+                    XCTAssertLessThanOrEqual(abs(Double(out[t]) - exact), 1e-5 * scale, "f32 n=\(n) tokens=\(tokens) token \(t)")
+                }
+            }
+        }
+    }
+
     /// A NaN or infinity in one token's activations poisons that token's result only.
     func testNonFiniteActivationsStayInTheirToken() {
         var rng = SplitMix64(seed: 22)
