@@ -38,10 +38,9 @@ public enum QuantizedDot {
             let src = UnsafeRawPointer(x + b * 32)
             let v0 = src.loadUnaligned(as: __m256.self), v1 = src.loadUnaligned(fromByteOffset: 32, as: __m256.self)
             let v2 = src.loadUnaligned(fromByteOffset: 64, as: __m256.self), v3 = src.loadUnaligned(fromByteOffset: 96, as: __m256.self)
-            let sum = unsafeBitCast(_mm256_add_ps(_mm256_add_ps(v0, v1), _mm256_add_ps(v2, v3)), to: SIMD8<Float>.self).sum()
-            let amax = unsafeBitCast(_mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v0, signMask), _mm256_and_ps(v1, signMask)),
-                                                   _mm256_max_ps(_mm256_and_ps(v2, signMask), _mm256_and_ps(v3, signMask))),
-                                     to: SIMD8<Float>.self).max()
+            let sum = _mm256_add_ps(_mm256_add_ps(v0, v1), _mm256_add_ps(v2, v3)).sum()
+            let amax = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v0, signMask), _mm256_and_ps(v1, signMask)),
+                                     _mm256_max_ps(_mm256_and_ps(v2, signMask), _mm256_and_ps(v3, signMask))).max()
             let dst = UnsafeMutableRawPointer(q + b * blockValues)
             // vmaxps may drop a NaN, but the sum keeps it; an infinity shows in either.
             let nonFinite = sum.isNaN || !amax.isFinite
@@ -108,9 +107,9 @@ public enum QuantizedDot {
         /// Σ hi + Σ lo / 65536 over both accumulators, and their summed offset lanes.
         @inline(__always)
         static func total(_ a: Accumulator, _ b: Accumulator) -> (dot: Float, offset: Float) {
-            let h = unsafeBitCast(_mm256_add_ps(a.hi, b.hi), to: SIMD8<Float>.self).sum()
-            let l = unsafeBitCast(_mm256_add_ps(a.lo, b.lo), to: SIMD8<Float>.self).sum()
-            return (h + l * (1 / 65536), unsafeBitCast(_mm_add_ps(a.offset, b.offset), to: SIMD4<Float>.self)[1])
+            let h = _mm256_add_ps(a.hi, b.hi).sum()
+            let l = _mm256_add_ps(a.lo, b.lo).sum()
+            return (h + l * (1 / 65536), _mm_add_ps(a.offset, b.offset)[1])
         }
     }
 
