@@ -75,6 +75,11 @@ public enum Kernels {
                             UnsafeRawPointer(b + i + 8).loadUnaligned(as: SIMD8<Float>.self))
             i += 16
         }
+        if i + 8 <= n {  // e.g. a rank-8 LoRA row
+            acc0.addProduct(UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self),
+                            UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self))
+            i += 8
+        }
         var s = (acc0 + acc1).sum()
         while i < n { s += a[i] * b[i]; i += 1 }
         return s

@@ -85,6 +85,26 @@ final class AdapterLogitsTests: XCTestCase {
         let twice = try ModelFixture.logits(model, ids) { batch, rows in batch.apply(doubledLoRA, rows: rows) }
         let scaled = try ModelFixture.logits(model, ids) { batch, rows in batch.apply(lora, scale: 2, rows: rows) }
         XCTAssertLessThan(maxAbsDiff(twice, scaled), 1e-4)
+
+        // Two adapters on the same rows (the API's `lora: [a, b]`) add both deltas: the adapter
+        // and its doubled copy stacked equal the adapter at scale 3. The same adapter named
+        // twice (one group listing every row twice) is scale 2. Both for a whole prompt (groups
+        // of 8+ rows take sgemm) and for 5 tokens (per-row deltas over the thread pool).
+        for tokens in [ids, Array(ids.prefix(5))] {
+            let scaled = try ModelFixture.logits(model, tokens) { batch, rows in batch.apply(lora, scale: 2, rows: rows) }
+            let stacked = try ModelFixture.logits(model, tokens) { batch, rows in
+                batch.apply(lora, rows: rows)
+                batch.apply(doubledLoRA, rows: rows)
+            }
+            let tripled = try ModelFixture.logits(model, tokens) { batch, rows in batch.apply(lora, scale: 3, rows: rows) }
+            XCTAssertLessThan(maxAbsDiff(stacked, tripled), 1e-4, "\(tokens.count) tokens")
+            XCTAssertGreaterThan(maxAbsDiff(stacked, scaled), 1e-2, "the second adapter changed the logits")
+            let sameTwice = try ModelFixture.logits(model, tokens) { batch, rows in
+                batch.apply(lora, rows: rows)
+                batch.apply(lora, rows: rows)
+            }
+            XCTAssertLessThan(maxAbsDiff(sameTwice, scaled), 1e-4, "\(tokens.count) tokens")
+        }
     }
 
     /// The base model and three adapters (unmerged and merged) in one batch: each sequence gets the logits it gets
