@@ -4,7 +4,9 @@
 # 1. the machine (CPU, cores, load average);
 # 2. `serve bench runtime` with 1 and 2 threads: prefill (512 tokens), single-stream generation (128 tokens),
 #    batched decode at 8 and 32 sequences, and with the reference adapters (32 distinct unmerged copies, merged);
-# 3. every load scenario of bench/scenarios through bench/run-scenario.sh (64-token completions for base-1/base-8).
+# 3. every load scenario of bench/scenarios through bench/run-scenario.sh (exactly 64-token completions for
+#    base-1/base-8: ignore_eos), and base-8 with 8-token user prompts right after the engine's own 8-stream
+#    decode (issue 4's ratio: HTTP against the engine at the same concurrency).
 # Everything is printed and kept under bench/results/record-<UTC time>.txt.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -23,9 +25,14 @@ swift build -c release --product serve >&2
     echo "== serve bench runtime --threads 1,2 --batches 8,32 ${adapters[*]}"
     .build/release/serve bench runtime --threads 1,2 --batches 8,32 --batch-steps 32 "${adapters[@]}"
     for s in base-1 base-8; do
-        echo "== scenario $s (64-token completions, ${DURATION} s)"
-        bench/run-scenario.sh "bench/scenarios/$s.json" -- --duration "$DURATION" --max-tokens 64 --quiet 2>&1 | tail -n 25
+        echo "== scenario $s (64-token completions, ignore_eos, ${DURATION} s)"
+        bench/run-scenario.sh "bench/scenarios/$s.json" -- --duration "$DURATION" --max-tokens 64 \
+            --extra-body '{"ignore_eos": true}' --quiet 2>&1 | tail -n 25
     done
+    echo "== engine alone, 8 streams, then scenario base-8 with 8-token user prompts (64-token completions, ignore_eos, ${DURATION} s)"
+    .build/release/serve bench runtime --threads 2 --batches 8 --batch-steps 64 --generate-tokens 1 --prompt-tokens 16 | grep batched
+    bench/run-scenario.sh bench/scenarios/base-8.json -- --duration "$DURATION" --max-tokens 64 --prompt-tokens 8 \
+        --extra-body '{"ignore_eos": true}' --quiet 2>&1 | tail -n 25
     for s in base-32 half-adapter-8 adapters-64-uniform adapters-64-zipf adapters-64-churn; do
         echo "== scenario $s (${DURATION} s)"
         bench/run-scenario.sh "bench/scenarios/$s.json" -- --duration "$DURATION" --quiet 2>&1 | tail -n 25
