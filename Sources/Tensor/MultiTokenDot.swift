@@ -1,7 +1,7 @@
 import _Builtin_intrinsics.intel
 
 /// Dot products of one quantized weight row with up to `maxTokens` f32 activation rows at
-/// once, for decode steps of a few sequences (2 to a few dozen tokens: still too few for
+/// once, for decode steps of a few sequences (`MatmulRunner` uses it for 2-64 tokens: too few for
 /// sgemm, whose per-call packing and our tile dequantization cost as much as the arithmetic).
 /// Block layouts as in `QuantizedDot`.
 ///
