@@ -119,38 +119,30 @@ public enum MultiTokenDot {
         }
     }
 
-    /// Eight bytes (the low 64 bits of `v`) and the next eight as f32 vectors `q·d + c`.
+    /// The 32 nibbles of the 16 bytes at `qs` (low nibbles: elements 0-15, high: 16-31) as f32 `q·d + c`.
     @inline(__always)
-    static func affine(_ v: __m128i, _ d: __m256, _ c: __m256) -> (__m256, __m256) {
-        (_mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v)), d, c),
-         _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(v, v))), d, c))
-    }
-
-    /// Nibbles of the 16 bytes at `qs` as two byte vectors: elements 0-15 and 16-31.
-    @inline(__always)
-    static func nibbleBytes(_ qs: UnsafeRawPointer) -> (__m128i, __m128i) {
+    static func nibbleWeights(_ qs: UnsafeRawPointer, _ d: __m256, _ c: __m256) -> BlockWeights {
         let v = qs.loadUnaligned(as: __m128i.self), mask = _mm_set1_epi8(0x0F)
-        return (_mm_and_si128(v, mask), _mm_and_si128(_mm_srli_epi16(v, 4), mask))
+        let lo = _mm_and_si128(v, mask), hi = _mm_and_si128(_mm_srli_epi16(v, 4), mask)
+        // Eight bytes (the low 64 bits of `bytes`) as f32 q·d + c.
+        @inline(__always) func eight(_ bytes: __m128i) -> __m256 {
+            _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes)), d, c)
+        }
+        return (eight(lo), eight(_mm_unpackhi_epi64(lo, lo)), eight(hi), eight(_mm_unpackhi_epi64(hi, hi)))
     }
 
     /// Q4_1 block: f16 d, f16 m, 16 nibble bytes; w = q·d + m.
     @inline(__always)
     static func q4_1Weights(_ blk: UnsafeRawPointer) -> BlockWeights {
         let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(blk.loadUnaligned(as: Int32.self)))
-        let d = _mm256_broadcastss_ps(dm), m = _mm256_broadcastss_ps(_mm_movehdup_ps(dm))
-        let (lo, hi) = nibbleBytes(blk + 4)
-        let (w0, w1) = affine(lo, d, m), (w2, w3) = affine(hi, d, m)
-        return (w0, w1, w2, w3)
+        return nibbleWeights(blk + 4, _mm256_broadcastss_ps(dm), _mm256_broadcastss_ps(_mm_movehdup_ps(dm)))
     }
 
     /// Q4_0 block: f16 d, 16 nibble bytes; w = (q - 8)·d.
     @inline(__always)
     static func q4_0Weights(_ blk: UnsafeRawPointer) -> BlockWeights {
         let d = _mm256_broadcastss_ps(QuantizedDot.broadcastHalf(blk))
-        let c = _mm256_mul_ps(d, _mm256_set1_ps(-8))
-        let (lo, hi) = nibbleBytes(blk + 2)
-        let (w0, w1) = affine(lo, d, c), (w2, w3) = affine(hi, d, c)
-        return (w0, w1, w2, w3)
+        return nibbleWeights(blk + 2, d, _mm256_mul_ps(d, _mm256_set1_ps(-8)))
     }
 
     /// Q8_0 block: f16 d, 32 int8; w = q·d.
