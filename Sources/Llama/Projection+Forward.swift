@@ -36,15 +36,29 @@ extension LlamaModel {
                             n: Int, ws: Workspace) {
         let m = rows.count
         if m == 0 { return }
-        if let first = rows.first, rows.last! - first + 1 == m {
-            matmul(w, input: input + first * w.cols, output: output + first * w.rows, n: m)
+        if Self.isRun(rows) {
+            matmul(w, input: input + rows[0] * w.cols, output: output + rows[0] * w.rows, n: m)
             return
         }
-        let gin = ws.buffer(.gatherIn, m * w.cols)
         let gout = ws.buffer(.gatherOut, m * w.rows)
-        for (j, r) in rows.enumerated() { (gin + j * w.cols).update(from: input + r * w.cols, count: w.cols) }
-        matmul(w, input: gin, output: gout, n: m)
+        matmul(w, input: gatherRows(rows, from: input, width: w.cols, ws: ws), output: gout, n: m)
         for (j, r) in rows.enumerated() { (output + r * w.rows).update(from: gout + j * w.rows, count: w.rows) }
+    }
+
+    /// Whether `rows` are first, first + 1, …: one block of the batch, used in place. (A group
+    /// can list a row twice, when a request names an adapter twice, so first and last alone
+    /// do not tell.)
+    static func isRun(_ rows: [Int]) -> Bool {
+        rows.indices.allSatisfy { rows[$0] == rows[0] + $0 }
+    }
+
+    /// Rows `rows` of `input` (`width` floats each) as one block: in place when they are a
+    /// run, else copied into the workspace's gather buffer.
+    private func gatherRows(_ rows: [Int], from input: UnsafePointer<Float>, width: Int, ws: Workspace) -> UnsafePointer<Float> {
+        if Self.isRun(rows) { return input + rows[0] * width }
+        let g = ws.buffer(.gatherIn, rows.count * width)
+        for (j, r) in rows.enumerated() { (g + j * width).update(from: input + r * width, count: width) }
+        return UnsafePointer(g)
     }
 
     /// output[row] += s · B · (A · input[row]) for every row of every unmerged adapter group
@@ -106,15 +120,7 @@ extension LlamaModel {
     private func addLoRAByGEMM(_ d: LoRADelta, rows: [Int], scales: [Float], input: UnsafePointer<Float>,
                                output: UnsafeMutablePointer<Float>, inF: Int, outF: Int, ws: Workspace) {
         let m = rows.count, r = d.rank
-        let contiguous = rows.last! - rows[0] + 1 == m
-        let xin: UnsafePointer<Float>
-        if contiguous {
-            xin = input + rows[0] * inF
-        } else {
-            let g = ws.buffer(.gatherIn, m * inF)
-            for (j, row) in rows.enumerated() { (g + j * inF).update(from: input + row * inF, count: inF) }
-            xin = UnsafePointer(g)
-        }
+        let xin = gatherRows(rows, from: input, width: inF, ws: ws)
         // t[m, r] = x[m, in] · A[r, in]ᵀ, each row times its scale
         let t = ws.buffer(.loraGEMMT, m * r)
         BLAS.sgemm(m: m, n: r, k: inF, a: xin, lda: inF, b: d.a.baseAddress!, ldb: inF, transposeB: true, c: t, ldc: r)
@@ -122,7 +128,7 @@ extension LlamaModel {
             let s = d.scale * scales[j]
             for i in 0..<r { t[j * r + i] *= s }
         }
-        if contiguous {
+        if Self.isRun(rows) {
             // y[m, out] += t[m, r] · B[out, r]ᵀ
             BLAS.sgemm(m: m, n: outF, k: r, a: t, lda: r, b: d.b.baseAddress!, ldb: r, transposeB: true,
                        beta: 1, c: output + rows[0] * outF, ldc: outF)

@@ -107,6 +107,30 @@ final class AdapterLogitsTests: XCTestCase {
         }
     }
 
+    /// A group whose rows are not one block although first and last span exactly as many rows
+    /// as it lists (rows 0-3 twice, then row 8: nine rows, 0…8) is gathered, not read as rows 0-8:
+    /// it equals the doubled adapter on rows 0-3 and the adapter on row 8, as separate groups.
+    func testGroupRowsThatOnlyLookLikeOneBlock() throws {
+        let model = try ModelFixture.require()
+        let file = try load("qv-r8", model)
+        let lora = try file.makeLoRAAdapter(for: model.config)
+        var doubled = file
+        doubled.modules = file.modules.map { var m = $0; m.scale *= 2; return m }
+        let doubledLoRA = try doubled.makeLoRAAdapter(for: model.config)
+        let ids = try ModelFixture.referenceLogits("base")[1].ids
+        XCTAssertGreaterThan(ids.count, 8)
+        let grouped = try ModelFixture.logits(model, ids) { batch, rows in
+            batch.apply(lora, rows: rows.lowerBound..<rows.lowerBound + 4)
+            batch.apply(lora, rows: rows.lowerBound..<rows.lowerBound + 4)
+            batch.apply(lora, rows: rows.lowerBound + 8..<rows.lowerBound + 9)
+        }
+        let separate = try ModelFixture.logits(model, ids) { batch, rows in
+            batch.apply(doubledLoRA, rows: rows.lowerBound..<rows.lowerBound + 4)
+            batch.apply(lora, rows: rows.lowerBound + 8..<rows.lowerBound + 9)
+        }
+        XCTAssertLessThan(maxAbsDiff(grouped, separate), 1e-4)
+    }
+
     /// The base model and three adapters (unmerged and merged) in one batch: each sequence gets the logits it gets
     /// alone, in the prefill and in a decode step where each sequence contributes one row.
     func testMixedBatchEqualsSequencesAlone() throws {
