@@ -37,13 +37,52 @@ public enum Kernels {
         }
     }
 
+    /// e^x in each lane, to within a few ulp (Cody-Waite reduction to r = x - n·ln 2 with
+    /// |r| ≤ ln 2 / 2, Cephes' polynomial for e^r, then 2^n as two exponent-bit factors so that
+    /// n from -150 to 128 needs no special case: the result underflows to 0 and overflows to
+    /// +inf as e^x does). NaN stays NaN. `expf` per element was 3-4% of a prefill and of a
+    /// training step (perf); eight lanes at a time, inline, cost a fraction of that.
+    @inlinable
+    public static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        let isNaN = x .!= x
+        let xs = x.replacing(with: 0, where: isNaN)
+            .clamped(lowerBound: SIMD8(repeating: -104), upperBound: SIMD8(repeating: 89))
+        // Adding 1.5·2²³ rounds x·log2(e) to the integer n, held in the low mantissa bits of t.
+        let magic = SIMD8<Float>(repeating: 12_582_912)
+        let t = magic.addingProduct(xs, SIMD8(repeating: 1.442_695_04))
+        let n = t - magic
+        let r = xs.addingProduct(n, SIMD8(repeating: -0.693_359_375)).addingProduct(n, SIMD8(repeating: 2.121_944_4e-4))
+        var p = SIMD8<Float>(repeating: 1.987_569_15e-4)
+        p = SIMD8(repeating: 1.398_199_950_7e-3).addingProduct(p, r)
+        p = SIMD8(repeating: 8.333_451_907_3e-3).addingProduct(p, r)
+        p = SIMD8(repeating: 4.166_579_589_4e-2).addingProduct(p, r)
+        p = SIMD8(repeating: 1.666_666_545_9e-1).addingProduct(p, r)
+        p = SIMD8(repeating: 5.000_000_120_1e-1).addingProduct(p, r)
+        let er = (r + 1).addingProduct(p, r * r)
+        let ni = unsafeBitCast(t, to: SIMD8<Int32>.self) &- 0x4B40_0000
+        let n1 = ni &>> 1, n2 = ni &- n1
+        let f1 = unsafeBitCast((n1 &+ 127) &<< 23, to: SIMD8<Float>.self)
+        let f2 = unsafeBitCast((n2 &+ 127) &<< 23, to: SIMD8<Float>.self)
+        return (er * f1 * f2).replacing(with: x, where: isNaN)
+    }
+
     /// In-place softmax of `n` values; returns nothing, the row sums to 1.
     @inlinable
     public static func softmax(_ x: UnsafeMutablePointer<Float>, count n: Int) {
         var m = -Float.infinity
         for i in 0..<n { m = max(m, x[i]) }
         var sum: Float = 0
-        for i in 0..<n { let e = expf(x[i] - m); x[i] = e; sum += e }
+        var i = 0
+        let mv = SIMD8<Float>(repeating: m)
+        var acc = SIMD8<Float>()
+        while i + 8 <= n {
+            let e = exp(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) - mv)
+            UnsafeMutableRawPointer(x + i).storeBytes(of: e, as: SIMD8<Float>.self)
+            acc += e
+            i += 8
+        }
+        sum = acc.sum()
+        while i < n { let e = expf(x[i] - m); x[i] = e; sum += e; i += 1 }
         let inv = 1 / sum
         for i in 0..<n { x[i] *= inv }
     }
@@ -51,9 +90,17 @@ public enum Kernels {
     /// gate[i] = silu(gate[i]) · up[i]  (SwiGLU)
     @inlinable
     public static func swiGLU(gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, count n: Int) {
-        for i in 0..<n {
+        var i = 0
+        while i + 8 <= n {
+            let g = UnsafeRawPointer(gate + i).loadUnaligned(as: SIMD8<Float>.self)
+            let u = UnsafeRawPointer(up + i).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(gate + i).storeBytes(of: g / (1 + exp(-g)) * u, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < n {
             let g = gate[i]
             gate[i] = g / (1 + expf(-g)) * up[i]
+            i += 1
         }
     }
 

@@ -115,6 +115,40 @@ final class KernelsTests: XCTestCase {
         }
     }
 
+    // MARK: - exp
+
+    /// Eight-lane e^x against Foundation's double-precision exp: within 4 ulp wherever the
+    /// result is a normal float, within 2⁻¹⁴⁹ where it is subnormal, exact at the special values.
+    func testExpAgainstDoublePrecision() {
+        var rng = SplitMix64(seed: 14)
+        var xs = rng.floats(4000, in: -104...89) + rng.floats(2000, in: -1...1)
+        xs += [0, -0, 1, -1, 0.5 * Float(M_LN2), -0.5 * Float(M_LN2), 88.7, 88.72, -87.3, -87.34, -100, -103.9, 1e-8, -1e-8]
+        while xs.count % 8 != 0 { xs.append(0) }
+        for start in stride(from: 0, to: xs.count, by: 8) {
+            let v = SIMD8<Float>(xs[start..<start + 8])
+            let e = Kernels.exp(v)
+            for lane in 0..<8 {
+                let x = v[lane], got = Double(e[lane]), exact = Foundation.exp(Double(x))
+                if exact > Double(Float.greatestFiniteMagnitude) {
+                    XCTAssertEqual(got, .infinity, "exp(\(x))")
+                } else if exact >= Double(Float.leastNormalMagnitude) {
+                    XCTAssertLessThanOrEqual(abs(got - exact), 4 * Double(Float.ulpOfOne) * exact, "exp(\(x)) = \(got), exact \(exact)")
+                } else {
+                    XCTAssertLessThanOrEqual(abs(got - exact), Double(Float.leastNonzeroMagnitude), "exp(\(x)) = \(got), exact \(exact)")
+                }
+            }
+        }
+        let special = Kernels.exp(SIMD8<Float>(0, .infinity, -.infinity, .nan, 89, 1000, -104, -1e30))
+        XCTAssertEqual(special[0], 1)
+        XCTAssertEqual(special[1], .infinity)
+        XCTAssertEqual(special[2].bitPattern, Float(0).bitPattern)
+        XCTAssertTrue(special[3].isNaN)
+        XCTAssertEqual(special[4], .infinity)
+        XCTAssertEqual(special[5], .infinity)
+        XCTAssertEqual(special[6], 0)
+        XCTAssertEqual(special[7], 0)
+    }
+
     // MARK: - softmax
 
     func naiveSoftmax(_ x: [Float]) -> [Double] {
