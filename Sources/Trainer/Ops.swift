@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// The elementwise and row operations of the training pass, each as `op` / `opBackward` (llm.c style).
 /// Backward functions *accumulate* into their input gradient unless the name says otherwise.
@@ -96,21 +97,40 @@ enum Ops {
     /// h[j] = silu(g[j]) · u[j] for one row; g and u are the two halves of a `[2·ffn]` row.
     @inline(__always)
     static func swiGLU(gu: UnsafePointer<Float>, h: UnsafeMutablePointer<Float>, ffn: Int) {
-        for j in 0..<ffn {
+        var j = 0
+        while j + 8 <= ffn {
+            let g = UnsafeRawPointer(gu + j).loadUnaligned(as: SIMD8<Float>.self)
+            let u = UnsafeRawPointer(gu + ffn + j).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(h + j).storeBytes(of: g / (1 + Kernels.exp(-g)) * u, as: SIMD8<Float>.self)
+            j += 8
+        }
+        while j < ffn {
             let g = gu[j]
             h[j] = g / (1 + expf(-g)) * gu[ffn + j]
+            j += 1
         }
     }
 
     /// dgu = (dh · u · silu'(g), dh · silu(g)) for one row (written, not accumulated).
     @inline(__always)
     static func swiGLUBackward(dh: UnsafePointer<Float>, gu: UnsafePointer<Float>, dgu: UnsafeMutablePointer<Float>, ffn: Int) {
-        for j in 0..<ffn {
+        var j = 0
+        while j + 8 <= ffn {
+            let g = UnsafeRawPointer(gu + j).loadUnaligned(as: SIMD8<Float>.self)
+            let u = UnsafeRawPointer(gu + ffn + j).loadUnaligned(as: SIMD8<Float>.self)
+            let d = UnsafeRawPointer(dh + j).loadUnaligned(as: SIMD8<Float>.self)
+            let s = 1 / (1 + Kernels.exp(-g))
+            UnsafeMutableRawPointer(dgu + j).storeBytes(of: d * u * s * (1 + g * (1 - s)), as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(dgu + ffn + j).storeBytes(of: d * (g * s), as: SIMD8<Float>.self)
+            j += 8
+        }
+        while j < ffn {
             let g = gu[j], u = gu[ffn + j]
             let s = 1 / (1 + expf(-g))
             let silu = g * s
             dgu[j] = dh[j] * u * s * (1 + g * (1 - s))
             dgu[ffn + j] = dh[j] * silu
+            j += 1
         }
     }
 }
@@ -150,14 +170,22 @@ public struct DropoutMask: Sendable {
     public func apply(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int, key: UInt64) {
         var state = key
         var j = 0
-        while j < count {
+        // Four elements a draw: lane k takes bits 16k..<16k+16 (little-endian), as the scalar tail does.
+        let scale = SIMD4<Float>(repeating: keepScale), limit = SIMD4<UInt32>(repeating: UInt32(threshold))
+        while j + 4 <= count {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            let r = SIMD4<UInt32>(truncatingIfNeeded: unsafeBitCast(Self.mix(state), to: SIMD4<UInt16>.self))
+            let v = UnsafeRawPointer(x + j).loadUnaligned(as: SIMD4<Float>.self) * scale
+            UnsafeMutableRawPointer(out + j).storeBytes(of: v.replacing(with: 0, where: r .< limit), as: SIMD4<Float>.self)
+            j += 4
+        }
+        if j < count {
             state &+= 0x9E37_79B9_7F4A_7C15
             var r = Self.mix(state)
-            for k in j..<min(count, j + 4) {
+            for k in j..<count {
                 out[k] = UInt16(truncatingIfNeeded: r) >= threshold ? x[k] * keepScale : 0
                 r >>= 16
             }
-            j += 4
         }
     }
 

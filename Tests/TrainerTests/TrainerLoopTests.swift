@@ -265,4 +265,32 @@ final class DropoutMaskTests: XCTestCase {
         XCTAssertNotEqual(out, again)
         XCTAssertFalse(DropoutMask(probability: 0).isActive)
     }
+
+    /// The mask as documented, element by element: draw d (d = 0, 1, …) is SplitMix64's finaliser of
+    /// key + (d + 1)·0x9E3779B97F4A7C15, and element 4d + k is kept when bits 16k..<16k+16 of it are at least
+    /// p·65536. The four-lane path and the scalar tail must give exactly this, also in place.
+    func testMaskMatchesItsDefinitionElementByElement() {
+        func mix(_ z0: UInt64) -> UInt64 {
+            var z = z0
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        let mask = DropoutMask(probability: 0.1)
+        let threshold = UInt64((0.1 * 65536.0).rounded())
+        let key = DropoutMask.rowKey(seed: 7, step: 1, example: 0, position: 9, layer: 2, projection: 3)
+        for n in [1, 3, 4, 5, 7, 8, 13, 576] {
+            let x = (0..<n).map { Float($0) - 2.5 }
+            let expected = (0..<n).map { i -> Float in
+                let r = mix(key &+ UInt64(i / 4 + 1) &* 0x9E37_79B9_7F4A_7C15)
+                return (r >> (16 * UInt64(i % 4))) & 0xFFFF >= threshold ? x[i] * Float(65536 / (65536 - Double(threshold))) : 0
+            }
+            var out = [Float](repeating: .nan, count: n)
+            x.withUnsafeBufferPointer { xp in out.withUnsafeMutableBufferPointer { mask.apply(xp.baseAddress!, $0.baseAddress!, count: n, key: key) } }
+            XCTAssertEqual(out, expected, "n=\(n)")
+            var inPlace = x
+            inPlace.withUnsafeMutableBufferPointer { mask.apply($0.baseAddress!, $0.baseAddress!, count: n, key: key) }
+            XCTAssertEqual(inPlace, expected, "in place, n=\(n)")
+        }
+    }
 }
