@@ -1,8 +1,10 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Hot kernels are plain Swift over unsafe buffers; let the optimizer use the
-// machine's vector units (this machine has AVX2, FMA and F16C but no AVX-512; CI is the same kind).
+// Hot kernels are plain Swift over unsafe buffers with AVX2/FMA/F16C intrinsics; `haswell` is the
+// oldest CPU with all three, so the same build runs on every x86-64 machine this project has run on
+// (the Zen 1 VM of the first sessions, without AVX-512, and the Zen 4 one with it). Compiling for
+// `znver4` instead gained nothing measurable (bench/README.md, "Zen 4 machine").
 let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
 
 let package = Package(
