@@ -41,23 +41,38 @@ extension LlamaModel {
             }
         }
 
-        // Long runs (prefill chunks): per (run, head), two sgemm with a masked softmax between.
+        // Long runs (prefill chunks): per (run, head, block of up to `blockRows` rows), two sgemm with a masked
+        // softmax between. A block's rows see keys only up to its last row, so the products skip the masked
+        // triangle above the diagonal (half of a long prompt's attention arithmetic), and the blocks, largest
+        // first, balance over the threads where one unit per head (9 heads, 2 threads) left a thread idle.
         let long = runs.filter { $0.count >= 8 }
         if long.isEmpty { return }
-        let maxScores = long.map { $0.count * (batch.positions[$0.upperBound - 1] + 1) }.max()!
+        let blockRows = 64
+        var units: [(run: Int, head: Int, rows: Range<Int>)] = []
+        for (r, run) in long.enumerated() {
+            for h in 0..<c.headCount {
+                for start in stride(from: run.lowerBound, to: run.upperBound, by: blockRows) {
+                    units.append((r, h, start..<min(run.upperBound, start + blockRows)))
+                }
+            }
+        }
+        // Work per block grows with its last key; hand out the largest first.
+        units.sort { batch.positions[$0.rows.upperBound - 1] > batch.positions[$1.rows.upperBound - 1] }
+        let maxScores = min(blockRows, long.map(\.count).max()!) * (long.map { batch.positions[$0.upperBound - 1] + 1 }.max()!)
         let scratch = ws.buffer(.scores, maxScores * pool.threadCount)
-        pool.parallelFor(long.count * c.headCount) { u, thread in
-            let run = long[u / c.headCount]
-            let h = u % c.headCount
+        pool.parallelFor(units.count) { u, thread in
+            let unit = units[u]
+            let run = long[unit.run]
+            let h = unit.head
             let g = h / (c.headCount / c.kvHeadCount)
-            let m = run.count
-            let p0 = batch.positions[run.lowerBound]
+            let m = unit.rows.count
+            let p0 = batch.positions[unit.rows.lowerBound]
             let keys = p0 + m
             let cache = batch.caches[run.lowerBound]
             let s = scratch + thread * maxScores
-            // s[m, keys] = scale · Q_h[m, hd] · K_g[keys, hd]ᵀ
+            // s[m, keys] = scale · Q_h[rows, hd] · K_g[keys, hd]ᵀ
             BLAS.sgemm(m: m, n: keys, k: c.headDim, alpha: scale,
-                       a: q + run.lowerBound * c.qDim + h * c.headDim, lda: c.qDim,
+                       a: q + unit.rows.lowerBound * c.qDim + h * c.headDim, lda: c.qDim,
                        b: cache.k[l] + g * c.headDim, ldb: c.kvDim, transposeB: true, c: s, ldc: keys)
             for i in 0..<m {
                 let row = s + i * keys
@@ -65,10 +80,10 @@ extension LlamaModel {
                 Kernels.softmax(row, count: visible)
                 if visible < keys { (row + visible).initialize(repeating: 0, count: keys - visible) }
             }
-            // out_h[m, hd] = s[m, keys] · V_g[keys, hd]
+            // out_h[rows, hd] = s[m, keys] · V_g[keys, hd]
             BLAS.sgemm(m: m, n: c.headDim, k: keys, a: s, lda: keys,
                        b: cache.v[l] + g * c.headDim, ldb: c.kvDim, transposeB: false,
-                       c: out + run.lowerBound * c.qDim + h * c.headDim, ldc: c.qDim)
+                       c: out + unit.rows.lowerBound * c.qDim + h * c.headDim, ldc: c.qDim)
         }
     }
 }

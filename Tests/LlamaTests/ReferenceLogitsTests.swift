@@ -31,6 +31,45 @@ final class ReferenceLogitsTests: XCTestCase {
         }
     }
 
+    /// A 160-token prompt in two prefill chunks (70 rows, then 90 rows at positions 70-159): attention splits
+    /// each chunk into blocks of 64 rows that see keys only up to their own last row (two blocks each, one
+    /// starting past a cached prefix). Every position's logits equal those of decoding the same tokens one at
+    /// a time, which takes the one-row attention path (a dot product per key) and the one-token kernels.
+    func testLongPromptInBlocksMatchesTokenByTokenDecode() throws {
+        let model = try SharedModel.get()
+        let vocab = model.config.vocabSize
+        let seqs = try referenceSequences("logits_base.safetensors")
+        var ids: [Int32] = []
+        while ids.count < 160 { ids += seqs[0].ids + seqs[1].ids }
+        ids = Array(ids.prefix(160))
+        let ws = Workspace()
+
+        let cache = model.makeCache()
+        var chunked: [Float] = []
+        var logits: [Float] = []
+        for chunk in [0..<70, 70..<160] {
+            var b = Batch()
+            let rows = b.add(ids[chunk], startingAt: chunk.lowerBound, cache: cache, logits: true)
+            b.logitRows = Array(rows)
+            try model.forward(b, workspace: ws, logits: &logits)
+            chunked += logits
+        }
+        XCTAssertEqual(chunked.count, 160 * vocab)
+
+        let single = model.makeCache()
+        var worst: Float = 0
+        for (p, t) in ids.enumerated() {
+            var b = Batch()
+            b.add([t], startingAt: p, cache: single, logits: true)
+            try model.forward(b, workspace: ws, logits: &logits)
+            worst = max(worst, maxAbsDiff(chunked[p * vocab..<(p + 1) * vocab], logits[...]))
+        }
+        print("160-token prompt in two chunks vs token by token: max |diff| = \(worst)")
+        // Different kernels on both sides (sgemm and blocked attention against one-row paths): the bound of
+        // the batched test below.
+        XCTAssertLessThan(worst, 5e-4)
+    }
+
     /// Four sequences of different lengths in one batch (two prefill chunks, two decode tokens)
     /// give the same logits as each run alone.
     func testBatchedSequencesMatchEachRunAlone() throws {
