@@ -15,7 +15,11 @@ DURATION="${1:-30}"
 REF="$ROOT/../shared/reference/adapters"
 mkdir -p bench/results
 OUT="bench/results/record-$(date -u +%Y%m%dT%H%M%SZ).txt"
-swift build -c release --product serve >&2
+# Its own build folder: scripts/test.sh builds .build/release with -enable-testing, which SwiftPM does not
+# tell apart from a plain release build, and those kernels run slower.
+swift build -c release --product serve --scratch-path .build-bench >&2
+SERVE="$ROOT/.build-bench/release/serve"
+export SERVE
 {
     echo "== machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "== git $(git rev-parse --short HEAD)"
@@ -23,14 +27,14 @@ swift build -c release --product serve >&2
     [[ -d "$REF/qv-r8" ]] && adapters+=(--adapter "$REF/qv-r8")
     [[ -d "$REF/all-r16" ]] && adapters+=(--adapter "$REF/all-r16")
     echo "== serve bench runtime --threads 1,2 --batches 8,32 ${adapters[*]}"
-    .build/release/serve bench runtime --threads 1,2 --batches 8,32 --batch-steps 32 "${adapters[@]}"
+    "$SERVE" bench runtime --threads 1,2 --batches 8,32 --batch-steps 32 "${adapters[@]}"
     for s in base-1 base-8; do
         echo "== scenario $s (64-token completions, ignore_eos, ${DURATION} s)"
         bench/run-scenario.sh "bench/scenarios/$s.json" -- --duration "$DURATION" --max-tokens 64 \
             --extra-body '{"ignore_eos": true}' --quiet 2>&1 | tail -n 25
     done
     echo "== engine alone, 8 streams, then scenario base-8 with 8-token user prompts (64-token completions, ignore_eos, ${DURATION} s)"
-    .build/release/serve bench runtime --threads 2 --batches 8 --batch-steps 64 --generate-tokens 1 --prompt-tokens 16 | grep batched
+    "$SERVE" bench runtime --threads 2 --batches 8 --batch-steps 64 --generate-tokens 1 --prompt-tokens 16 | grep batched
     bench/run-scenario.sh bench/scenarios/base-8.json -- --duration "$DURATION" --max-tokens 64 --prompt-tokens 8 \
         --extra-body '{"ignore_eos": true}' --quiet 2>&1 | tail -n 25
     for s in base-32 half-adapter-8 adapters-64-uniform adapters-64-zipf adapters-64-churn; do
