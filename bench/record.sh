@@ -17,8 +17,8 @@ mkdir -p bench/results
 OUT="bench/results/record-$(date -u +%Y%m%dT%H%M%SZ).txt"
 # Its own build folder: scripts/test.sh builds .build/release with -enable-testing, which SwiftPM does not
 # tell apart from a plain release build, and those kernels run slower.
-swift build -c release --product serve --scratch-path .build-bench >&2
-SERVE="$ROOT/.build-bench/release/serve"
+swift build -c release --product serve --scratch-path .build-release >&2
+SERVE="$ROOT/.build-release/release/serve"
 export SERVE
 {
     echo "== machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"

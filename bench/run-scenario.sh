@@ -12,7 +12,7 @@
 #    stops the server with SIGTERM;
 # 4. writes bench/results/<name>-<UTC time>.json (+ .svg plot, .server.log, .bench.txt).
 #
-# Environment: SERVE (the serve binary; default .build-bench/release/serve, built there if missing), PORT (default: a
+# Environment: SERVE (the serve binary; default .build-release/release/serve, built there if missing), PORT (default: a
 # free port), SOURCE_ADAPTER (default ../shared/reference/adapters/qv-r8), RESULTS (default bench/results),
 # HEALTH_TIMEOUT seconds (default 180).
 set -euo pipefail
@@ -27,10 +27,10 @@ if [[ $# -ge 1 && "$1" == "--" ]]; then shift; fi
 [[ -f "$SCENARIO" ]] || { echo "run-scenario: no scenario file $SCENARIO" >&2; exit 2; }
 [[ -f "$CONFIG" ]] || { echo "run-scenario: no configuration file $CONFIG" >&2; exit 2; }
 
-SERVE="${SERVE:-$ROOT/.build-bench/release/serve}"
+SERVE="${SERVE:-$ROOT/.build-release/release/serve}"
 if [[ ! -x "$SERVE" ]]; then
     echo "run-scenario: building serve (release)" >&2
-    (cd "$ROOT" && swift build -c release --product serve --scratch-path .build-bench) >&2
+    (cd "$ROOT" && swift build -c release --product serve --scratch-path .build-release) >&2
 fi
 SOURCE_ADAPTER="${SOURCE_ADAPTER:-$ROOT/../shared/reference/adapters/qv-r8}"
 RESULTS="${RESULTS:-$ROOT/bench/results}"

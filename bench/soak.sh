@@ -14,10 +14,10 @@ DURATION="${DURATION:-600}"
 REFERENCE="${REFERENCE:-/work/shared/reference/adapters}"
 CLIENTS="${CLIENTS:-64}"
 
-# SERVE=path/to/serve skips the build (its own build folder .build-bench otherwise, not scripts/test.sh's -enable-testing build).
+# SERVE=path/to/serve skips the build (its own build folder .build-release otherwise, not scripts/test.sh's -enable-testing build).
 if [ -z "${SERVE:-}" ]; then
-    swift build -c release --product serve --scratch-path .build-bench >/dev/null
-    SERVE="$(swift build -c release --scratch-path .build-bench --show-bin-path)/serve"
+    swift build -c release --product serve --scratch-path .build-release >/dev/null
+    SERVE="$(swift build -c release --scratch-path .build-release --show-bin-path)/serve"
 fi
 
 WORK="$(mktemp -d /tmp/loraserve-soak.XXXXXX)"

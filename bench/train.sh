@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
 done
 
 # Its own build folder (as bench/record.sh): .build/release may hold scripts/test.sh's -enable-testing build.
-swift build -c release --product serve --scratch-path .build-bench >/dev/null
+swift build -c release --product serve --scratch-path .build-release >/dev/null
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -35,7 +35,7 @@ with open(sys.argv[1], "w") as f:
         f.write(json.dumps({"input_ids": ids, "labels": labels}) + "\n")
 PY
 
-/usr/bin/time -v .build-bench/release/serve train --model "$model" --data "$work/data.jsonl" --output "$work/adapter" \
+/usr/bin/time -v .build-release/release/serve train --model "$model" --data "$work/data.jsonl" --output "$work/adapter" \
     --targets all --rank 8 --alpha 16 --batch-size 8 --max-steps "$steps" --eval-split 0 --threads "$threads" \
     --dropout 0.05 2>"$work/stderr" || { cat "$work/stderr" >&2; exit 1; }
 

@@ -5,5 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install.sh
-swift build -c release --product serve
-exec .build/release/serve "$@"
+# Its own build folder: scripts/test.sh leaves an -enable-testing build in .build/release, which SwiftPM
+# would take as up to date for a plain release build (and its kernels are slower).
+swift build -c release --product serve --scratch-path .build-release
+exec .build-release/release/serve "$@"
