@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "JSON"),
         .target(name: "SafeTensors"),
         .target(name: "Adapters", dependencies: ["SafeTensors", "GGUF", "Llama", "Tensor"]),
-        .target(name: "Engine", dependencies: ["Llama", "Tokenizer"]),
+        .target(name: "Engine", dependencies: ["Llama", "Tokenizer", "Tensor"]),
         .target(name: "HTTP", dependencies: ["CLibUV", "CHTTPParser"]),
         .target(name: "OpenAI", dependencies: ["Engine", "JSON"]),
         .target(

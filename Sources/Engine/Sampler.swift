@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// A token and its log-probability under the model's distribution.
 public struct ScoredToken: Sendable, Equatable {
@@ -184,11 +185,17 @@ public struct Sampler {
         }
         // Weights relative to the best token (whose weight is exactly 1).
         var total = 0.0
-        for j in 0..<count {
-            let i = Int(ids[j])
-            let w = exp(work[i] - best)
-            work[i] = w
-            total += Double(w)
+        if count == vocab {
+            // Every token, in id order (no top-k): eight at a time. This runs on the engine thread for each
+            // sampled sequence of a step (49,152 exponentials each) while the pool's other thread waits.
+            total = Kernels.exponentiate(work.baseAddress!, count: vocab, subtracting: best)
+        } else {
+            for j in 0..<count {
+                let i = Int(ids[j])
+                let w = exp(work[i] - best)
+                work[i] = w
+                total += Double(w)
+            }
         }
         // `ranked` now orders by weight, which exp keeps in the same (total) order.
         let topP = parameters.topP

@@ -69,6 +69,29 @@ public enum Kernels {
         return (er * f1 * f2).replacing(with: x, where: isNaN)
     }
 
+    /// x[i] = e^(x[i] - m) for i in 0..<n; returns Σ x[i], summed in Double over eight-lane partial sums
+    /// (a Float running sum over a 49,152-token vocabulary drops the small terms). The sampler's weights
+    /// and the trainer's cross-entropy. Not `@inlinable`: callers outside the AVX2/FMA-compiled modules
+    /// (the engine) would otherwise get `Kernels.exp` without FMA, one libm `fmaf` call per lane.
+    public static func exponentiate(_ x: UnsafeMutablePointer<Float>, count n: Int, subtracting m: Float) -> Double {
+        let mv = SIMD8<Float>(repeating: m)
+        var total = 0.0
+        var i = 0
+        while i + 8 <= n {
+            let e = exp(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) - mv)
+            UnsafeMutableRawPointer(x + i).storeBytes(of: e, as: SIMD8<Float>.self)
+            total += Double(e.sum())
+            i += 8
+        }
+        while i < n {
+            let e = expf(x[i] - m)
+            x[i] = e
+            total += Double(e)
+            i += 1
+        }
+        return total
+    }
+
     /// In-place softmax of `n` values; returns nothing, the row sums to 1.
     @inlinable
     public static func softmax(_ x: UnsafeMutablePointer<Float>, count n: Int) {

@@ -361,15 +361,7 @@ public final class LoRATrainingModel {
                     for v in 0..<vocab { mx = max(mx, row[v]) }
                     // Summed in Double: a Float running sum of ~50k terms drops the small ones and biases the loss low.
                     var sum: Double = 0
-                    var v = 0
-                    let mxv = SIMD8<Float>(repeating: mx)
-                    while v + 8 <= vocab {
-                        let ev = Kernels.exp(UnsafeRawPointer(row + v).loadUnaligned(as: SIMD8<Float>.self) - mxv)
-                        UnsafeMutableRawPointer(row + v).storeBytes(of: ev, as: SIMD8<Float>.self)
-                        sum += Double(ev.sum())
-                        v += 8
-                    }
-                    while v < vocab { let ev = expf(row[v] - mx); row[v] = ev; sum += Double(ev); v += 1 }
+                    sum = Kernels.exponentiate(row, count: vocab, subtracting: mx)
                     lossOut[start + j] = Double(mx) + log(sum) - Double(targetLogit)
                     if let s = gradientScale {
                         // d loss / d logits = softmax − onehot, times s

@@ -149,6 +149,30 @@ final class KernelsTests: XCTestCase {
         XCTAssertEqual(special[7], 0)
     }
 
+    /// `exponentiate` over a whole vocabulary row (the sampler's no-top-k path, the trainer's cross-entropy): each e^(x - best) within 4 ulp of
+    /// Foundation's double exp, -inf giving 0 and NaN staying NaN, and the returned total their sum.
+    func testExponentiateWholeVocabularyRow() {
+        var values = (0..<49_155).map { Float(($0 * 7919) % 4001) / 100 - 40 }  // -40 ... 0.01
+        values[5] = -.infinity
+        values[13] = .nan
+        let best = values.filter { !$0.isNaN }.max()!
+        var work = values
+        let total = work.withUnsafeMutableBufferPointer { Kernels.exponentiate($0.baseAddress!, count: $0.count, subtracting: best) }
+        var sum = 0.0
+        for (i, x) in values.enumerated() {
+            if x.isNaN { XCTAssertTrue(work[i].isNaN); continue }
+            let exact = Foundation.exp(Double(x) - Double(best))
+            XCTAssertLessThanOrEqual(abs(Double(work[i]) - exact), 4 * Double(Float.ulpOfOne) * exact + 1e-45, "x = \(x)")
+            sum += Double(work[i])
+        }
+        XCTAssertEqual(work[5], 0)
+        XCTAssertTrue(total.isNaN, "a NaN weight makes the total NaN")
+        var clean = values
+        clean[13] = -1
+        let cleanTotal = clean.withUnsafeMutableBufferPointer { Kernels.exponentiate($0.baseAddress!, count: $0.count, subtracting: best) }
+        XCTAssertEqual(cleanTotal, sum + Double(clean[13]), accuracy: 1e-6 * sum)  // eight-lane Float partial sums
+    }
+
     // MARK: - softmax
 
     func naiveSoftmax(_ x: [Float]) -> [Double] {
