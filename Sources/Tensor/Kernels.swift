@@ -97,37 +97,31 @@ public enum Kernels {
     public static func softmax(_ x: UnsafeMutablePointer<Float>, count n: Int) {
         var m = -Float.infinity
         for i in 0..<n { m = max(m, x[i]) }
-        var sum: Float = 0
-        var i = 0
-        let mv = SIMD8<Float>(repeating: m)
-        var acc = SIMD8<Float>()
-        while i + 8 <= n {
-            let e = exp(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) - mv)
-            UnsafeMutableRawPointer(x + i).storeBytes(of: e, as: SIMD8<Float>.self)
-            acc += e
-            i += 8
-        }
-        sum = acc.sum()
-        while i < n { let e = expf(x[i] - m); x[i] = e; sum += e; i += 1 }
-        let inv = 1 / sum
+        let inv = Float(1 / exponentiate(x, count: n, subtracting: m))
         for i in 0..<n { x[i] *= inv }
     }
 
-    /// gate[i] = silu(gate[i]) · up[i]  (SwiGLU)
+    /// out[i] = silu(gate[i]) · up[i]  (SwiGLU); `out` may be `gate`.
     @inlinable
-    public static func swiGLU(gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, count n: Int) {
+    public static func swiGLU(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, count n: Int) {
         var i = 0
         while i + 8 <= n {
             let g = UnsafeRawPointer(gate + i).loadUnaligned(as: SIMD8<Float>.self)
             let u = UnsafeRawPointer(up + i).loadUnaligned(as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(gate + i).storeBytes(of: g / (1 + exp(-g)) * u, as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(out + i).storeBytes(of: g / (1 + exp(-g)) * u, as: SIMD8<Float>.self)
             i += 8
         }
         while i < n {
             let g = gate[i]
-            gate[i] = g / (1 + expf(-g)) * up[i]
+            out[i] = g / (1 + expf(-g)) * up[i]
             i += 1
         }
+    }
+
+    /// gate[i] = silu(gate[i]) · up[i], in place.
+    @inlinable
+    public static func swiGLU(gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, count n: Int) {
+        swiGLU(gate: gate, up: up, out: gate, count: n)
     }
 
     /// y[i] += x[i]

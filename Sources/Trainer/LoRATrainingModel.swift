@@ -360,8 +360,7 @@ public final class LoRATrainingModel {
                     var mx = -Float.infinity
                     for v in 0..<vocab { mx = max(mx, row[v]) }
                     // Summed in Double: a Float running sum of ~50k terms drops the small ones and biases the loss low.
-                    var sum: Double = 0
-                    sum = Kernels.exponentiate(row, count: vocab, subtracting: mx)
+                    let sum = Kernels.exponentiate(row, count: vocab, subtracting: mx)
                     lossOut[start + j] = Double(mx) + log(sum) - Double(targetLogit)
                     if let s = gradientScale {
                         // d loss / d logits = softmax − onehot, times s

@@ -97,18 +97,7 @@ enum Ops {
     /// h[j] = silu(g[j]) · u[j] for one row; g and u are the two halves of a `[2·ffn]` row.
     @inline(__always)
     static func swiGLU(gu: UnsafePointer<Float>, h: UnsafeMutablePointer<Float>, ffn: Int) {
-        var j = 0
-        while j + 8 <= ffn {
-            let g = UnsafeRawPointer(gu + j).loadUnaligned(as: SIMD8<Float>.self)
-            let u = UnsafeRawPointer(gu + ffn + j).loadUnaligned(as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(h + j).storeBytes(of: g / (1 + Kernels.exp(-g)) * u, as: SIMD8<Float>.self)
-            j += 8
-        }
-        while j < ffn {
-            let g = gu[j]
-            h[j] = g / (1 + expf(-g)) * gu[ffn + j]
-            j += 1
-        }
+        Kernels.swiGLU(gate: gu, up: gu + ffn, out: h, count: ffn)
     }
 
     /// dgu = (dh · u · silu'(g), dh · silu(g)) for one row (written, not accumulated).
