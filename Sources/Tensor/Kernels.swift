@@ -70,8 +70,8 @@ public enum Kernels {
     }
 
     /// x[i] = e^(x[i] - m) for i in 0..<n; returns Σ x[i], summed in Double over eight-lane partial sums
-    /// (a Float running sum over a 49,152-token vocabulary drops the small terms). The sampler's weights
-    /// and the trainer's cross-entropy. Not `@inlinable`: callers outside the AVX2/FMA-compiled modules
+    /// (a Float running sum over a 49,152-token vocabulary drops the small terms). Softmax, the sampler's
+    /// weights and the trainer's cross-entropy. Not `@inlinable`: callers outside the AVX2/FMA-compiled modules
     /// (the engine) would otherwise get `Kernels.exp` without FMA, one libm `fmaf` call per lane.
     public static func exponentiate(_ x: UnsafeMutablePointer<Float>, count n: Int, subtracting m: Float) -> Double {
         let mv = SIMD8<Float>(repeating: m)
