@@ -109,4 +109,25 @@ extension RuntimeBenchmark {
         let s = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         return (Double(w.byteCount * repeats) / s / 1e9, s * 1e9 / Double(w.rows * w.cols / 32 * tokens * repeats))
     }
+
+    /// The same products over every projection of every layer in turn, one thread: each matrix is read from
+    /// memory (the model is larger than the caches), as in a decode step, where `matrixProduct` keeps one in cache.
+    public func allProjections(tokens: Int, repeats: Int) -> (gigabytesPerSecond: Double, nanosecondsPerBlockToken: Double) {
+        let matrices = model.weights.layers.flatMap { layer in Projection.allCases.map { layer.weight($0) } }
+        let widest = matrices.map(\.cols).max() ?? 0
+        let x = (0..<tokens * widest).map { Float(($0 * 7919) % 1000) / 1000 - 0.5 }
+        var y = [Float](repeating: 0, count: tokens * (matrices.map(\.rows).max() ?? 0))
+        let runner = MatmulRunner(pool: ThreadPool(threads: 1), maxCols: widest)
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        x.withUnsafeBufferPointer { xb in
+            y.withUnsafeMutableBufferPointer { yb in
+                for _ in 0..<repeats {
+                    for w in matrices { runner.matmul(w, input: xb.baseAddress!, output: yb.baseAddress!, n: tokens) }
+                }
+            }
+        }
+        let s = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        let bytes = matrices.reduce(0) { $0 + $1.byteCount }, blocks = matrices.reduce(0) { $0 + $1.rows * $1.cols / 32 }
+        return (Double(bytes * repeats) / s / 1e9, s * 1e9 / Double(blocks * tokens * repeats))
+    }
 }

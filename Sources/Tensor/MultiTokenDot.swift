@@ -21,29 +21,30 @@ public enum MultiTokenDot {
     typealias BlockWeights = (__m256, __m256, __m256, __m256)
 
     /// `out[t · ldo] = Σ_c W[c] · x[t · ldx + c]` for t in 0..<tokens (1...maxTokens), W a
-    /// Q4_1 row of `blocks` blocks.
+    /// Q4_1 row of `blocks` blocks; with `accumulate`, `out[t · ldo] +=` (a row taken in column
+    /// ranges, so that each range's activations stay in L1: `MatmulRunner`).
     public static func q4_1(_ row: UnsafeRawPointer, blocks: Int, _ x: UnsafePointer<Float>, ldx: Int, tokens: Int,
-                            _ out: UnsafeMutablePointer<Float>, ldo: Int) {
-        dispatch(tokens, blocks, x, ldx, out, ldo) { q4_1Weights(row + 20 * $0) }
+                            _ out: UnsafeMutablePointer<Float>, ldo: Int, accumulate: Bool = false) {
+        dispatch(tokens, blocks, x, ldx, out, ldo, accumulate) { q4_1Weights(row + 20 * $0) }
     }
 
     /// As `q4_1`, W a Q4_0 row.
     public static func q4_0(_ row: UnsafeRawPointer, blocks: Int, _ x: UnsafePointer<Float>, ldx: Int, tokens: Int,
-                            _ out: UnsafeMutablePointer<Float>, ldo: Int) {
-        dispatch(tokens, blocks, x, ldx, out, ldo) { q4_0Weights(row + 18 * $0) }
+                            _ out: UnsafeMutablePointer<Float>, ldo: Int, accumulate: Bool = false) {
+        dispatch(tokens, blocks, x, ldx, out, ldo, accumulate) { q4_0Weights(row + 18 * $0) }
     }
 
     /// As `q4_1`, W a Q8_0 row.
     public static func q8_0(_ row: UnsafeRawPointer, blocks: Int, _ x: UnsafePointer<Float>, ldx: Int, tokens: Int,
-                            _ out: UnsafeMutablePointer<Float>, ldo: Int) {
-        dispatch(tokens, blocks, x, ldx, out, ldo) { q8_0Weights(row + 34 * $0) }
+                            _ out: UnsafeMutablePointer<Float>, ldo: Int, accumulate: Bool = false) {
+        dispatch(tokens, blocks, x, ldx, out, ldo, accumulate) { q8_0Weights(row + 34 * $0) }
     }
 
     /// As `q4_1`, W an f32 row of `32 · blocks` values (merged adapters: nothing to convert, the
     /// weights are loaded once for all the tokens).
     public static func f32(_ row: UnsafePointer<Float>, blocks: Int, _ x: UnsafePointer<Float>, ldx: Int, tokens: Int,
-                           _ out: UnsafeMutablePointer<Float>, ldo: Int) {
-        dispatch(tokens, blocks, x, ldx, out, ldo) { b in
+                           _ out: UnsafeMutablePointer<Float>, ldo: Int, accumulate: Bool = false) {
+        dispatch(tokens, blocks, x, ldx, out, ldo, accumulate) { b in
             let p = UnsafeRawPointer(row + 32 * b)
             return (p.loadUnaligned(as: __m256.self), p.loadUnaligned(fromByteOffset: 32, as: __m256.self),
                     p.loadUnaligned(fromByteOffset: 64, as: __m256.self), p.loadUnaligned(fromByteOffset: 96, as: __m256.self))
@@ -54,17 +55,30 @@ public enum MultiTokenDot {
     /// accumulators stay in registers).
     @inline(__always)
     static func dispatch(_ tokens: Int, _ blocks: Int, _ x: UnsafePointer<Float>, _ ldx: Int,
-                         _ out: UnsafeMutablePointer<Float>, _ ldo: Int, _ weights: (Int) -> BlockWeights) {
-        switch tokens {
-        case 8: run(8, blocks, x, ldx, out, ldo, weights)
-        case 7: run(7, blocks, x, ldx, out, ldo, weights)
-        case 6: run(6, blocks, x, ldx, out, ldo, weights)
-        case 5: run(5, blocks, x, ldx, out, ldo, weights)
-        case 4: run(4, blocks, x, ldx, out, ldo, weights)
-        case 3: run(3, blocks, x, ldx, out, ldo, weights)
-        case 2: run(2, blocks, x, ldx, out, ldo, weights)
-        case 1: run(1, blocks, x, ldx, out, ldo, weights)
-        default: preconditionFailure("MultiTokenDot: \(tokens) tokens (1...\(maxTokens))")
+                         _ out: UnsafeMutablePointer<Float>, _ ldo: Int, _ accumulate: Bool,
+                         _ weights: (Int) -> BlockWeights) {
+        // The sums go to eight floats on the stack, then to `out`: one inlined `run` per token
+        // count whatever `accumulate` is (with the store inside `run`, the compiler stopped
+        // inlining the eight-token copy, and that call cost 20%).
+        var buffer = SIMD8<Float>()
+        withUnsafeMutableBytes(of: &buffer) { raw in
+            let sums = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+            switch tokens {
+            case 8: run(8, blocks, x, ldx, sums, weights)
+            case 7: run(7, blocks, x, ldx, sums, weights)
+            case 6: run(6, blocks, x, ldx, sums, weights)
+            case 5: run(5, blocks, x, ldx, sums, weights)
+            case 4: run(4, blocks, x, ldx, sums, weights)
+            case 3: run(3, blocks, x, ldx, sums, weights)
+            case 2: run(2, blocks, x, ldx, sums, weights)
+            case 1: run(1, blocks, x, ldx, sums, weights)
+            default: preconditionFailure("MultiTokenDot: \(tokens) tokens (1...\(maxTokens))")
+            }
+        }
+        if accumulate {
+            for t in 0..<tokens { out[t * ldo] += buffer[t] }
+        } else {
+            for t in 0..<tokens { out[t * ldo] = buffer[t] }
         }
     }
 
@@ -74,7 +88,7 @@ public enum MultiTokenDot {
     /// accumulators would not fit in the registers beside the block's weights).
     @inline(__always)
     static func run(_ n: Int, _ blocks: Int, _ x: UnsafePointer<Float>, _ ldx: Int,
-                    _ out: UnsafeMutablePointer<Float>, _ ldo: Int, _ weights: (Int) -> BlockWeights) {
+                    _ out: UnsafeMutablePointer<Float>, _ weights: (Int) -> BlockWeights) {
         let zero = _mm256_setzero_ps()
         var a0 = zero, a1 = zero, a2 = zero, a3 = zero, a4 = zero, a5 = zero, a6 = zero, a7 = zero
         var b0 = zero, b1 = zero, b2 = zero, b3 = zero
@@ -101,21 +115,20 @@ public enum MultiTokenDot {
             }
             step(w.0, 0); step(w.1, 1); step(w.2, 2); step(w.3, 3)
         }
-        @inline(__always) func total(_ a: __m256, _ b: __m256) -> Float {
-            _mm256_add_ps(a, b).sum()
+        @inline(__always) func store(_ t: Int, _ a: __m256, _ b: __m256) {
+            out[t] = _mm256_add_ps(a, b).sum()
         }
         if paired {
-            out[0] = total(a0, b0)
-            if n > 1 { out[ldo] = total(a1, b1) }
-            if n > 2 { out[2 * ldo] = total(a2, b2) }
-            if n > 3 { out[3 * ldo] = total(a3, b3) }
+            store(0, a0, b0)
+            if n > 1 { store(1, a1, b1) }
+            if n > 2 { store(2, a2, b2) }
+            if n > 3 { store(3, a3, b3) }
         } else {
             // Five to eight tokens, one accumulator each.
-            out[0] = total(a0, zero); out[ldo] = total(a1, zero); out[2 * ldo] = total(a2, zero)
-            out[3 * ldo] = total(a3, zero); out[4 * ldo] = total(a4, zero)
-            if n > 5 { out[5 * ldo] = total(a5, zero) }
-            if n > 6 { out[6 * ldo] = total(a6, zero) }
-            if n > 7 { out[7 * ldo] = total(a7, zero) }
+            store(0, a0, zero); store(1, a1, zero); store(2, a2, zero); store(3, a3, zero); store(4, a4, zero)
+            if n > 5 { store(5, a5, zero) }
+            if n > 6 { store(6, a6, zero) }
+            if n > 7 { store(7, a7, zero) }
         }
     }
 

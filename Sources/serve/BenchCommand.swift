@@ -183,6 +183,11 @@ struct RuntimeBenchCommand: ParsableCommand {
                                  "\(p)", tokens, r.nanosecondsPerBlockToken, r.gigabytesPerSecond))
                 }
             }
+            for tokens in [1, 8, 32] {
+                let r = bench.allProjections(tokens: tokens, repeats: max(3, 48 / tokens))
+                print(String(format: "kernel all projections of all layers, %2d tokens: %.2f ns per block and token, weights at %.2f GB/s (1 thread, from memory)",
+                             tokens, r.nanosecondsPerBlockToken, r.gigabytesPerSecond))
+            }
         }
         for t in threadCounts {
             if loaded.pool.threadCount != t { loaded = try LlamaModel(path: path, threads: t) }

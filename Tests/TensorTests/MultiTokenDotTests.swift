@@ -51,6 +51,35 @@ final class MultiTokenDotTests: XCTestCase {
         }
     }
 
+    /// `accumulate` adds to what is in `out`: a row taken as two column ranges (the second
+    /// accumulating, as `MatmulRunner` takes wide rows) gives the whole row's dot product.
+    func testColumnRangesAccumulate() {
+        var rng = SplitMix64(seed: 22)
+        let blocks = 48, n = 32 * blocks, split = 16
+        let row = QuantizedRows.randomRow(.q4_1, blocks: blocks, rng: &rng)
+        var w = [Float](repeating: 0, count: n)
+        row.withUnsafeBytes { Dequantize.run($0.baseAddress!, type: .q4_1, count: n, into: &w) }
+        for tokens in [1, 5, 8] {
+            var x = [Float]()
+            for _ in 0..<tokens { x += QuantizedRows.activations(n, rng: &rng) }
+            var out = [Float](repeating: .nan, count: tokens)
+            row.withUnsafeBytes { r in
+                let p = r.baseAddress!
+                MultiTokenDot.q4_1(p, blocks: split, x, ldx: n, tokens: tokens, &out, ldo: 1)
+                x.withUnsafeBufferPointer { xb in
+                    MultiTokenDot.q4_1(p + 20 * split, blocks: blocks - split, xb.baseAddress! + 32 * split, ldx: n, tokens: tokens,
+                                       &out, ldo: 1, accumulate: true)
+                }
+            }
+            for t in 0..<tokens {
+                let xt = x[t * n..<(t + 1) * n]
+                let exact = zip(w, xt).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+                let scale = (0..<n).reduce(0.0) { $0 + QuantizedRows.termScale(.q4_1, row, element: $1) * abs(Double(xt[t * n + $1])) }
+                XCTAssertLessThanOrEqual(abs(Double(out[t]) - exact), 1e-5 * scale, "tokens=\(tokens) token \(t): \(out[t]) vs \(exact)")
+            }
+        }
+    }
+
     /// f32 rows (merged adapters): every token count, against a double dot product.
     func testF32RowsEveryTokenCount() {
         var rng = SplitMix64(seed: 23)
