@@ -15,28 +15,33 @@ extension LlamaModel {
         }
         let scale = 1 / Float(c.headDim).squareRoot()
 
-        // Small runs (decode tokens, short chunks): one work unit per (run, head), spread over the pool.
+        // Small runs (decode tokens, short chunks): one work unit per (run, KV head) when that gives every thread
+        // a few, so the query heads sharing a KV head read its keys and values together (each key row once from
+        // memory, then from L1), else one per (run, query head), so that one stream still spreads over the threads.
         let small = runs.filter { $0.count < 8 }
         if !small.isEmpty {
             let maxKeys = small.map { batch.positions[$0.upperBound - 1] + 1 }.max()!
-            let units = small.count * c.headCount
-            let scratch = ws.buffer(.scores, units * maxKeys)
-            pool.parallelFor(units) { u in
-                let run = small[u / c.headCount]
-                let h = u % c.headCount
-                let g = h / (c.headCount / c.kvHeadCount)
+            let groupSize = c.headCount / c.kvHeadCount
+            let perGroup = small.count * c.kvHeadCount >= 4 * pool.threadCount
+            let headsPerUnit = perGroup ? groupSize : 1
+            let unitsPerRun = c.headCount / headsPerUnit
+            let scratch = ws.buffer(.scores, small.count * c.headCount * maxKeys)
+            pool.parallelFor(small.count * unitsPerRun) { u in
+                let run = small[u / unitsPerRun]
+                let h0 = (u % unitsPerRun) * headsPerUnit
+                let g = h0 / groupSize
                 let cache = batch.caches[run.lowerBound]
                 let kBase = UnsafePointer(cache.k[l]) + g * c.headDim
                 let vBase = UnsafePointer(cache.v[l]) + g * c.headDim
-                let s = scratch + u * maxKeys
+                let s = scratch + u * headsPerUnit * maxKeys    // one row of maxKeys scores per head
                 for row in run {
                     let keys = batch.positions[row] + 1
-                    let qh = UnsafePointer(q + row * c.qDim + h * c.headDim)
-                    for t in 0..<keys { s[t] = Kernels.dot(qh, kBase + t * c.kvDim, count: c.headDim) * scale }
-                    Kernels.softmax(s, count: keys)
-                    let o = out + row * c.qDim + h * c.headDim
-                    o.initialize(repeating: 0, count: c.headDim)
-                    for t in 0..<keys { Kernels.axpy(s[t], vBase + t * c.kvDim, o, count: c.headDim) }
+                    let q0 = UnsafePointer(q + row * c.qDim + h0 * c.headDim)
+                    AttentionKernels.scores(q0, heads: headsPerUnit, dim: c.headDim, keys: kBase, stride: c.kvDim, count: keys,
+                                            scale: scale, into: s, ldS: maxKeys)
+                    for j in 0..<headsPerUnit { Kernels.softmax(s + j * maxKeys, count: keys) }
+                    AttentionKernels.weightedSum(s, ldW: maxKeys, heads: headsPerUnit, values: vBase, stride: c.kvDim, count: keys,
+                                                 dim: c.headDim, into: out + row * c.qDim + h0 * c.headDim)
                 }
             }
         }

@@ -161,6 +161,8 @@ struct RuntimeBenchCommand: ParsableCommand {
     @Option(help: "Tokens generated for single-stream generation.") var generateTokens: Int = 128
     @Option(help: "Concurrent sequences for batched decode (comma-separated).") var batches: String = "8,32"
     @Option(help: "Decode steps for batched decode.") var batchSteps: Int = 32
+    @Option(help: "Tokens already in each stream's cache when batched decode starts (attention grows with it).")
+    var context: Int = 16
 
     @Flag(help: "Also time products of 1-64 tokens with one matrix (kernel speed in cache).") var kernels = false
     @Option(name: .customLong("adapter"), help: "Adapters (PEFT folder or GGUF LoRA, repeatable): adds batched decode with each, unmerged and merged.")
@@ -194,7 +196,7 @@ struct RuntimeBenchCommand: ParsableCommand {
             let bench = RuntimeBenchmark(model: loaded)
             var results = [try bench.promptProcessing(length: promptTokens)]
             results.append(try bench.decode(streams: 1, steps: generateTokens))
-            for b in batchSizes { results.append(try bench.decode(streams: b, steps: batchSteps)) }
+            for b in batchSizes { results.append(try bench.decode(streams: b, steps: batchSteps, context: context)) }
             for adapterPath in adapterPaths {
                 let shape = BaseModelShape(loaded.config)
                 let name = URL(fileURLWithPath: adapterPath).lastPathComponent
@@ -205,9 +207,9 @@ struct RuntimeBenchCommand: ParsableCommand {
                 let file = try AdapterLoader.load(path: adapterPath, name: name, base: shape)
                 let merged = try file.makeMergedWeights(base: loaded.weights, config: loaded.config)
                 for b in batchSizes {
-                    results.append(try bench.decode(streams: b, steps: batchSteps,
+                    results.append(try bench.decode(streams: b, steps: batchSteps, context: context,
                                                     adapters: .unmerged(unmerged, label: "\(unmerged.count) x \(name) unmerged")))
-                    results.append(try bench.decode(streams: b, steps: batchSteps, adapters: .merged([merged], label: "\(name) merged")))
+                    results.append(try bench.decode(streams: b, steps: batchSteps, context: context, adapters: .merged([merged], label: "\(name) merged")))
                 }
             }
             for r in results {
