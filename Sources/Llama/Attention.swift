@@ -19,7 +19,9 @@ extension LlamaModel {
         // a few, so the query heads sharing a KV head read its keys and values together (each key row once from
         // memory, then from L1), else one per (run, query head), so that one stream still spreads over the threads.
         let small = runs.filter { $0.count < 8 }
-        if !small.isEmpty {
+        if splitKeysDecode(layer: l, q: q, out: out, rows: small, batch: batch, ws: ws, scale: scale) {
+            // Done: one or two long decode rows, their keys split over the threads.
+        } else if !small.isEmpty {
             let maxKeys = small.map { batch.positions[$0.upperBound - 1] + 1 }.max()!
             let groupSize = c.headCount / c.kvHeadCount
             let perGroup = small.count * c.kvHeadCount >= 4 * pool.threadCount
@@ -90,5 +92,82 @@ extension LlamaModel {
                        b: cache.v[l] + g * c.headDim, ldb: c.kvDim, transposeB: false,
                        c: out + unit.rows.lowerBound * c.qDim + h * c.headDim, ldc: c.qDim)
         }
+    }
+
+    /// Keys per unit below which `splitKeysDecode` does not split: shorter contexts are cheap, and every unit
+    /// costs a combine.
+    public static let splitKeysChunk = 256
+
+    /// Decode rows alone in their runs (one token of a few sequences) whose contexts are long: there are too few
+    /// (run, KV head) units to keep the threads busy (one stream, three KV heads, two threads), so each unit takes
+    /// a range of the keys for one KV head's query heads and leaves unnormalised partial results (its own maximum
+    /// score, Σ e^(s - max), and Σ e^(s - max)·V), which are then combined per head (flash-decoding). Returns false,
+    /// doing nothing, when the rows do not qualify.
+    func splitKeysDecode(layer l: Int, q: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, rows runs: [Range<Int>],
+                         batch: Batch, ws: Workspace, scale: Float) -> Bool {
+        let c = config
+        let units = runs.count * c.kvHeadCount
+        guard !runs.isEmpty, units < 4 * pool.threadCount, runs.allSatisfy({ $0.count == 1 }), c.headCount % c.kvHeadCount == 0
+        else { return false }
+        let maxKeys = runs.map { batch.positions[$0.lowerBound] + 1 }.max()!
+        let wanted = (4 * pool.threadCount + units - 1) / units
+        let chunks = min(wanted, maxKeys / Self.splitKeysChunk)
+        guard chunks >= 2 else { return false }
+        let chunkKeys = (maxKeys + chunks - 1) / chunks
+        let groupSize = c.headCount / c.kvHeadCount, hd = c.headDim
+        // Per unit: scores [groupSize, chunkKeys]; partial results: each head's maximum score, each head's sum, then
+        // the heads' partial outputs [groupSize, hd].
+        let perUnit = groupSize * (2 + hd)
+        let scores = ws.buffer(.scores, units * chunks * groupSize * chunkKeys)
+        let partials = ws.buffer(.partials, units * chunks * perUnit)
+        pool.parallelFor(units * chunks) { u in
+            let r = u / (c.kvHeadCount * chunks), g = (u / chunks) % c.kvHeadCount, chunk = u % chunks
+            let row = runs[r].lowerBound
+            let keys = batch.positions[row] + 1
+            let t0 = min(keys, chunk * chunkKeys), t1 = min(keys, t0 + chunkKeys)
+            let p = partials + u * perUnit
+            guard t1 > t0 else {
+                for j in 0..<groupSize { p[j] = -.infinity; p[groupSize + j] = 0 }
+                return
+            }
+            let cache = batch.caches[row]
+            let s = scores + u * groupSize * chunkKeys
+            let kBase = UnsafePointer(cache.k[l]) + t0 * c.kvDim + g * hd
+            let vBase = UnsafePointer(cache.v[l]) + t0 * c.kvDim + g * hd
+            AttentionKernels.scores(UnsafePointer(q + row * c.qDim + g * groupSize * hd), heads: groupSize, dim: hd, keys: kBase,
+                                    stride: c.kvDim, count: t1 - t0, scale: scale, into: s, ldS: chunkKeys)
+            for j in 0..<groupSize {
+                let sj = s + j * chunkKeys
+                var m = -Float.infinity
+                for t in 0..<(t1 - t0) { m = max(m, sj[t]) }
+                p[j] = m
+                p[groupSize + j] = Float(Kernels.exponentiate(sj, count: t1 - t0, subtracting: m))
+            }
+            AttentionKernels.weightedSum(s, ldW: chunkKeys, heads: groupSize, values: vBase, stride: c.kvDim, count: t1 - t0,
+                                         dim: hd, into: p + 2 * groupSize)
+        }
+        // Combine: out = Σ_c e^(m_c - M) · o_c / Σ_c e^(m_c - M) · l_c, M the largest m_c.
+        for (r, run) in runs.enumerated() {
+            let row = run.lowerBound
+            for h in 0..<c.headCount {
+                let g = h / groupSize, j = h % groupSize
+                let first = partials + (r * c.kvHeadCount + g) * chunks * perUnit
+                var m = -Float.infinity
+                for chunk in 0..<chunks { m = max(m, first[chunk * perUnit + j]) }
+                let o = out + row * c.qDim + h * hd
+                o.initialize(repeating: 0, count: hd)
+                var total: Float = 0
+                for chunk in 0..<chunks {
+                    let p = first + chunk * perUnit
+                    guard p[groupSize + j] > 0 else { continue }
+                    let w = expf(p[j] - m)
+                    total += w * p[groupSize + j]
+                    Kernels.axpy(w, p + 2 * groupSize + j * hd, o, count: hd)
+                }
+                let inv = 1 / total
+                for d in 0..<hd { o[d] *= inv }
+            }
+        }
+        return true
     }
 }

@@ -20,7 +20,7 @@ public final class Workspace {
 
 /// Names of the workspace slots used by the forward pass.
 enum Slot: Int {
-    case x, xb, q, k, v, att, proj, hidden, hidden2, scores, gatherIn, gatherOut, loraT, loraGEMMT, loraU, logitsIn
+    case x, xb, q, k, v, att, proj, hidden, hidden2, scores, partials, gatherIn, gatherOut, loraT, loraGEMMT, loraU, logitsIn
 }
 
 extension Workspace {

@@ -70,6 +70,47 @@ final class ReferenceLogitsTests: XCTestCase {
         XCTAssertLessThan(worst, 5e-4)
     }
 
+    /// Decode over a long cache takes `splitKeysDecode` (the keys of one or two streams split over the threads and
+    /// combined): its logits must be what a prefill of the same tokens gives at those positions (sgemm attention).
+    func testLongContextDecodeMatchesPrefill() throws {
+        let model = try SharedModel.get()
+        let vocab = model.config.vocabSize
+        let seqs = try referenceSequences("logits_base.safetensors")
+        var ids: [Int32] = []
+        while ids.count < 620 { ids += seqs[0].ids + seqs[1].ids }
+        ids = Array(ids.prefix(620))
+        let decoded = 600..<620
+        XCTAssertGreaterThanOrEqual(decoded.lowerBound, 2 * LlamaModel.splitKeysChunk, "the decode rows must be long enough to split")
+        let ws = Workspace()
+        var logits: [Float] = []
+
+        var whole = Batch()
+        let rows = whole.add(ids[...], startingAt: 0, cache: model.makeCache(), logits: false)
+        whole.logitRows = Array(rows[decoded])
+        try model.forward(whole, workspace: ws, logits: &logits)
+        let prefilled = logits
+
+        // Two streams with the same tokens decode side by side (two rows: still few enough units to split).
+        let caches = [model.makeCache(), model.makeCache()]
+        for cache in caches {
+            var b = Batch()
+            b.add(ids[..<decoded.lowerBound], startingAt: 0, cache: cache, logits: false)
+            try model.forward(b, workspace: ws, logits: &logits)
+        }
+        var worst: Float = 0
+        for p in decoded {
+            var b = Batch()
+            for cache in caches { b.add([ids[p]], startingAt: p, cache: cache, logits: true) }
+            try model.forward(b, workspace: ws, logits: &logits)
+            let i = p - decoded.lowerBound
+            for stream in 0..<2 {
+                worst = max(worst, maxAbsDiff(prefilled[i * vocab..<(i + 1) * vocab], logits[stream * vocab..<(stream + 1) * vocab]))
+            }
+        }
+        print("620-token context, decode with split keys vs prefill: max |diff| = \(worst)")
+        XCTAssertLessThan(worst, 5e-4)
+    }
+
     /// Four sequences of different lengths in one batch (two prefill chunks, two decode tokens)
     /// give the same logits as each run alone.
     func testBatchedSequencesMatchEachRunAlone() throws {
