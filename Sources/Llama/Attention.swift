@@ -15,13 +15,13 @@ extension LlamaModel {
         }
         let scale = 1 / Float(c.headDim).squareRoot()
 
-        // Small runs (decode tokens, short chunks): one work unit per (run, KV head) when that gives every thread
-        // a few, so the query heads sharing a KV head read its keys and values together (each key row once from
-        // memory, then from L1), else one per (run, query head), so that one stream still spreads over the threads.
+        // Small runs (decode tokens, short chunks). One or two long decode rows: their keys split over the threads
+        // (`splitKeysDecode`). Else one work unit per (run, KV head) when that gives every thread a few, so the
+        // query heads sharing a KV head read its keys and values together (each key row once from memory, then
+        // from L1), or one per (run, query head), so that one stream still spreads over the threads.
         let small = runs.filter { $0.count < 8 }
-        if splitKeysDecode(layer: l, q: q, out: out, rows: small, batch: batch, ws: ws, scale: scale) {
-            // Done: one or two long decode rows, their keys split over the threads.
-        } else if !small.isEmpty {
+        let keysSplit = splitKeysDecode(layer: l, q: q, out: out, rows: small, batch: batch, ws: ws, scale: scale)
+        if !keysSplit, !small.isEmpty {
             let maxKeys = small.map { batch.positions[$0.upperBound - 1] + 1 }.max()!
             let groupSize = c.headCount / c.kvHeadCount
             let perGroup = small.count * c.kvHeadCount >= 4 * pool.threadCount

@@ -5,6 +5,13 @@ import XCTest
 /// eight-key groups (0...19, and a long cache), one to three query heads, head sizes with and
 /// without the 64-wide fast paths, rows further apart than a head (a cache row holds every KV head).
 final class AttentionKernelsTests: XCTestCase {
+    /// Σ term(i) for i in 0..<n in double precision, and Σ |term(i)| (the scale of its rounding error in f32).
+    static func sum(_ n: Int, _ term: (Int) -> Double) -> (exact: Double, magnitude: Double) {
+        var exact = 0.0, magnitude = 0.0
+        for i in 0..<n { let p = term(i); exact += p; magnitude += abs(p) }
+        return (exact, magnitude)
+    }
+
     func testScoresAgainstDoubleDots() {
         var rng = SplitMix64(seed: 31)
         for dim in [64, 32, 72] {
@@ -18,12 +25,7 @@ final class AttentionKernelsTests: XCTestCase {
                                             into: &s, ldS: ldS)
                     for j in 0..<heads {
                         for t in 0..<count {
-                            var exact = 0.0, magnitude = 0.0
-                            for d in 0..<dim {
-                                let p = Double(q[j * dim + d]) * Double(k[t * stride + d])
-                                exact += p; magnitude += abs(p)
-                            }
-                            exact *= 0.125; magnitude *= 0.125
+                            let (exact, magnitude) = Self.sum(dim) { 0.125 * Double(q[j * dim + $0]) * Double(k[t * stride + $0]) }
                             XCTAssertLessThanOrEqual(abs(Double(s[j * ldS + t]) - exact), 1e-6 * magnitude + 1e-30,
                                                      "dim \(dim) heads \(heads) count \(count): head \(j) key \(t)")
                         }
@@ -46,11 +48,7 @@ final class AttentionKernelsTests: XCTestCase {
                     AttentionKernels.weightedSum(w, ldW: ldW, heads: heads, values: v, stride: stride, count: count, dim: dim, into: &out)
                     for j in 0..<heads {
                         for d in 0..<dim {
-                            var exact = 0.0, magnitude = 0.0
-                            for t in 0..<count {
-                                let p = Double(w[j * ldW + t]) * Double(v[t * stride + d])
-                                exact += p; magnitude += abs(p)
-                            }
+                            let (exact, magnitude) = Self.sum(count) { Double(w[j * ldW + $0]) * Double(v[$0 * stride + d]) }
                             XCTAssertLessThanOrEqual(abs(Double(out[j * dim + d]) - exact), 1e-6 * magnitude,
                                                      "dim \(dim) heads \(heads) count \(count): head \(j) element \(d)")
                         }
