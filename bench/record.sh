@@ -4,6 +4,7 @@
 # 1. the machine (CPU, cores, load average);
 # 2. `serve bench runtime` with 1 and 2 threads: prefill (512 tokens), single-stream generation (128 tokens),
 #    batched decode at 8 and 32 sequences, and with the reference adapters (32 distinct unmerged copies, merged);
+#    then 1 and 8 sequences decoding over 1000 cached tokens each;
 # 3. every load scenario of bench/scenarios through bench/run-scenario.sh (exactly 64-token completions for
 #    base-1/base-8: ignore_eos), and base-8 with 8-token user prompts right after the engine's own 8-stream
 #    decode (issue 4's ratio: HTTP against the engine at the same concurrency).
@@ -28,6 +29,9 @@ export SERVE
     [[ -d "$REF/all-r16" ]] && adapters+=(--adapter "$REF/all-r16")
     echo "== serve bench runtime --threads 1,2 --batches 8,32 ${adapters[*]}"
     "$SERVE" bench runtime --threads 1,2 --batches 8,32 --batch-steps 32 "${adapters[@]}"
+    echo "== serve bench runtime --threads 2 --batches 1,8 --context 1000 (decode over a long cache: attention)"
+    "$SERVE" bench runtime --threads 2 --batches 1,8 --batch-steps 32 --generate-tokens 1 --prompt-tokens 16 --context 1000 \
+        | grep "tokens cached"
     for s in base-1 base-8; do
         echo "== scenario $s (64-token completions, ignore_eos, ${DURATION} s)"
         bench/run-scenario.sh "bench/scenarios/$s.json" -- --duration "$DURATION" --max-tokens 64 \

@@ -37,9 +37,12 @@ public struct RuntimeBenchmark {
         return Result(name: "prompt processing (\(length) tokens)", tokens: length, seconds: best)
     }
 
+    /// Tokens cached per stream before decode starts unless said (every figure in bench/README before session 7).
+    public static let defaultContext = 16
+
     /// `streams` sequences, each with a `context`-token prompt already cached, decode `steps`
     /// tokens together: one batched forward pass per step with one token from each.
-    public func decode(streams: Int, steps: Int, context: Int = 16, adapters: AdapterMix = .none) throws -> Result {
+    public func decode(streams: Int, steps: Int, context: Int = defaultContext, adapters: AdapterMix = .none) throws -> Result {
         let ws = Workspace()
         var logits: [Float] = []
         let caches = (0..<streams).map { _ in model.makeCache(maxLength: context + steps + 1) }
@@ -72,6 +75,7 @@ public struct RuntimeBenchmark {
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         var name = streams == 1 ? "generation, 1 stream (\(steps) tokens)" : "batched decode, \(streams) streams (\(steps) steps)"
+        if context != Self.defaultContext { name += ", \(context) tokens cached" }
         if case .none = adapters {} else { name += ", \(adapters.label)" }
         return Result(name: name, tokens: streams * steps, seconds: seconds)
     }

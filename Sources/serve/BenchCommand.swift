@@ -162,7 +162,7 @@ struct RuntimeBenchCommand: ParsableCommand {
     @Option(help: "Concurrent sequences for batched decode (comma-separated).") var batches: String = "8,32"
     @Option(help: "Decode steps for batched decode.") var batchSteps: Int = 32
     @Option(help: "Tokens already in each stream's cache when batched decode starts (attention grows with it).")
-    var context: Int = 16
+    var context: Int = RuntimeBenchmark.defaultContext
 
     @Flag(help: "Also time products of 1-64 tokens with one matrix (kernel speed in cache).") var kernels = false
     @Option(name: .customLong("adapter"), help: "Adapters (PEFT folder or GGUF LoRA, repeatable): adds batched decode with each, unmerged and merged.")
