@@ -118,14 +118,11 @@ public final class WeightMatrix: @unchecked Sendable {
         let n = range.count, xr = x + 32 * range.lowerBound
         switch storage {
         case .quantized(let type, let blocks, let rowBytes, _):
-            let p = blocks + row * rowBytes
+            let p = blocks + row * rowBytes + type.blockBytes * range.lowerBound
             switch type {
-            case .q4_1: MultiTokenDot.q4_1(p + 20 * range.lowerBound, blocks: n, xr, ldx: cols, tokens: count, out, ldo: ldo,
-                                           accumulate: accumulate)
-            case .q4_0: MultiTokenDot.q4_0(p + 18 * range.lowerBound, blocks: n, xr, ldx: cols, tokens: count, out, ldo: ldo,
-                                           accumulate: accumulate)
-            case .q8_0: MultiTokenDot.q8_0(p + 34 * range.lowerBound, blocks: n, xr, ldx: cols, tokens: count, out, ldo: ldo,
-                                           accumulate: accumulate)
+            case .q4_1: MultiTokenDot.q4_1(p, blocks: n, xr, ldx: cols, tokens: count, out, ldo: ldo, accumulate: accumulate)
+            case .q4_0: MultiTokenDot.q4_0(p, blocks: n, xr, ldx: cols, tokens: count, out, ldo: ldo, accumulate: accumulate)
+            case .q8_0: MultiTokenDot.q8_0(p, blocks: n, xr, ldx: cols, tokens: count, out, ldo: ldo, accumulate: accumulate)
             default: preconditionFailure("WeightMatrix: no multi-token kernel for \(type)")
             }
         case .f32(let buf):
