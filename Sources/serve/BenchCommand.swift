@@ -164,7 +164,8 @@ struct RuntimeBenchCommand: ParsableCommand {
     @Option(help: "Tokens already in each stream's cache when batched decode starts (attention grows with it).")
     var context: Int = RuntimeBenchmark.defaultContext
 
-    @Flag(help: "Also time products of 1-64 tokens with one matrix (kernel speed in cache).") var kernels = false
+    @Flag(help: "Also time products of 1-64 tokens with one matrix (kernel speed in cache), and of 1-32 tokens over every projection of every layer (weights from memory).")
+    var kernels = false
     @Option(name: .customLong("adapter"), help: "Adapters (PEFT folder or GGUF LoRA, repeatable): adds batched decode with each, unmerged and merged.")
     var adapterPaths: [String] = []
     @Option(help: "Distinct copies of each adapter spread over the streams (each copy is its own LoRA group).") var distinct: Int = 32
