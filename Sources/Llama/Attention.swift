@@ -159,7 +159,9 @@ extension LlamaModel {
                 var total: Float = 0
                 for chunk in 0..<chunks {
                     let p = first + chunk * perUnit
-                    guard p[groupSize + j] > 0 else { continue }
+                    // An empty range left a zero sum (a non-empty one sums to at least 1, its maximum's e^0), and
+                    // its outputs unwritten; a NaN sum is not skipped, so NaN spreads as on the other paths.
+                    if p[groupSize + j] == 0 { continue }
                     let w = expf(p[j] - m)
                     total += w * p[groupSize + j]
                     Kernels.axpy(w, p + 2 * groupSize + j * hd, o, count: hd)
