@@ -137,11 +137,9 @@ extension LlamaModel {
             AttentionKernels.scores(UnsafePointer(q + row * c.qDim + g * groupSize * hd), heads: groupSize, dim: hd, keys: kBase,
                                     stride: c.kvDim, count: t1 - t0, scale: scale, into: s, ldS: chunkKeys)
             for j in 0..<groupSize {
-                let sj = s + j * chunkKeys
-                var m = -Float.infinity
-                for t in 0..<(t1 - t0) { m = max(m, sj[t]) }
+                let (m, sum) = Kernels.exponentiateFromMaximum(s + j * chunkKeys, count: t1 - t0)
                 p[j] = m
-                p[groupSize + j] = Float(Kernels.exponentiate(sj, count: t1 - t0, subtracting: m))
+                p[groupSize + j] = Float(sum)
             }
             AttentionKernels.weightedSum(s, ldW: chunkKeys, heads: groupSize, values: vBase, stride: c.kvDim, count: t1 - t0,
                                          dim: hd, into: p + 2 * groupSize)

@@ -92,12 +92,18 @@ public enum Kernels {
         return total
     }
 
+    /// x[i] = e^(x[i] - m), m the largest x[i] (so no term overflows); returns m and the sum of the new x[i].
+    @inlinable
+    public static func exponentiateFromMaximum(_ x: UnsafeMutablePointer<Float>, count n: Int) -> (maximum: Float, sum: Double) {
+        var m = -Float.infinity
+        for i in 0..<n { m = max(m, x[i]) }
+        return (m, exponentiate(x, count: n, subtracting: m))
+    }
+
     /// In-place softmax of `n` values; returns nothing, the row sums to 1.
     @inlinable
     public static func softmax(_ x: UnsafeMutablePointer<Float>, count n: Int) {
-        var m = -Float.infinity
-        for i in 0..<n { m = max(m, x[i]) }
-        let inv = Float(1 / exponentiate(x, count: n, subtracting: m))
+        let inv = Float(1 / exponentiateFromMaximum(x, count: n).sum)
         for i in 0..<n { x[i] *= inv }
     }
 

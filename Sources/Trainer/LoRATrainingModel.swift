@@ -357,10 +357,8 @@ public final class LoRATrainingModel {
                     let row = logits + j * vocab
                     let target = targets[start + j]
                     let targetLogit = row[target]
-                    var mx = -Float.infinity
-                    for v in 0..<vocab { mx = max(mx, row[v]) }
                     // Summed in Double: a Float running sum of ~50k terms drops the small ones and biases the loss low.
-                    let sum = Kernels.exponentiate(row, count: vocab, subtracting: mx)
+                    let (mx, sum) = Kernels.exponentiateFromMaximum(row, count: vocab)
                     lossOut[start + j] = Double(mx) + log(sum) - Double(targetLogit)
                     if let s = gradientScale {
                         // d loss / d logits = softmax − onehot, times s
