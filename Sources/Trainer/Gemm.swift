@@ -19,12 +19,15 @@ struct Gemm {
                        beta: beta, c: c, ldc: ldc, transposeA: transA)
             return
         }
-        // Split the longer side of C into up to 8 blocks of at least 64, whatever the thread count: several per
-        // thread, so a thread slowed down by other processes does not hold up the rest, and the same blocks (so
-        // the same bits) with 1 thread or 4.
+        // Split the longer side of C into up to 8 blocks of at least 256, whatever the thread count: the same
+        // blocks (so the same bits) with 1 thread or 4, and with more than 256 rows or columns several per thread,
+        // so a thread slowed down by other processes does not hold up the rest. Each block repacks the whole
+        // operand it does not split, so narrower blocks cost more than they balance: blocks of 64 ran the
+        // logits' gradient (256 × 49152 · 49152 × 576, 9 blocks of 64 columns) at 64 GFLOP/s a core against
+        // 80-86 in one or two (bench/README, "Training").
         let splitRows = m >= n
         let side = splitRows ? m : n
-        let parts = max(1, min(8, side / 64))
+        let parts = max(1, min(8, side / 256))
         let block = (side + parts - 1) / parts
         pool.parallelFor(parts) { part in
             let lo = part * block

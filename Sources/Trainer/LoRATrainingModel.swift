@@ -18,8 +18,11 @@ public final class LoRATrainingModel {
     public var dropout: DropoutMask
     /// Keys the dropout masks (with step, example, position, layer, projection).
     public var seed: UInt64
-    /// Rows of logits computed at once in the cross-entropy: bounds that buffer to `chunk × vocab` floats.
-    public var logitChunk = 64
+    /// Rows of logits computed at once in the cross-entropy: bounds that buffer to `chunk × vocab` floats (50 MB
+    /// for 256 rows of SmolLM2's 49152). Fewer rows make the two products with the output head slow: 64 ran
+    /// at 50-60 GFLOP/s a core, 256 at ~80 (bench/README, "Training"). At most `maxLogitChunk`.
+    public var logitChunk = LoRATrainingModel.maxLogitChunk
+    public static let maxLogitChunk = 256
     /// Passes with more rows than this keep only each layer's input and recompute the layer in the backward pass.
     public var recomputeAbove = 1024
 
@@ -58,7 +61,7 @@ public final class LoRATrainingModel {
         attention = AttentionOps(heads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim,
                                  qkvDim: c.qDim + 2 * c.kvDim, qDim: c.qDim, kvDim: c.kvDim)
         attentionScratch = AttentionOps.Scratch(threads: pool.threadCount)
-        logitCapacity = 64 * c.vocabSize
+        logitCapacity = Self.maxLogitChunk * c.vocabSize
         logits = .allocate(capacity: logitCapacity)
         lowestAdaptedLayer = layout.slots.map(\.layer).min() ?? c.layerCount
     }
