@@ -6,8 +6,9 @@
 #    batched decode at 8 and 32 sequences, and with the reference adapters (32 distinct unmerged copies, merged);
 #    then 1 and 8 sequences decoding over 1000 cached tokens each;
 # 3. every load scenario of bench/scenarios through bench/run-scenario.sh (exactly 64-token completions for
-#    base-1/base-8: ignore_eos), and base-8 with 8-token user prompts right after the engine's own 8-stream
-#    decode (issue 4's ratio: HTTP against the engine at the same concurrency).
+#    base-1/base-8: ignore_eos), base-8 with 8-token user prompts right after the engine's own 8-stream
+#    decode, twice (issue 4's ratio: HTTP against the engine at the same concurrency), and half-adapter-8 with
+#    the same short prompts (issue 5's mixed batch without its 128-token prefills).
 # Everything is printed and kept under bench/results/record-<UTC time>.txt.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -37,9 +38,16 @@ export SERVE
         bench/run-scenario.sh "bench/scenarios/$s.json" -- --duration "$DURATION" --max-tokens 64 \
             --extra-body '{"ignore_eos": true}' --quiet 2>&1 | tail -n 25
     done
-    echo "== engine alone, 8 streams, then scenario base-8 with 8-token user prompts (64-token completions, ignore_eos, ${DURATION} s)"
-    "$SERVE" bench runtime --threads 2 --batches 8 --batch-steps 64 --generate-tokens 1 --prompt-tokens 16 | grep batched
-    bench/run-scenario.sh bench/scenarios/base-8.json -- --duration "$DURATION" --max-tokens 64 --prompt-tokens 8 \
+    # The VM's speed drifts over minutes, so the engine and HTTP figures are taken in alternating pairs.
+    for pair in 1 2; do
+        echo "== pair $pair: engine alone, 8 streams, then scenario base-8 with 8-token user prompts (64-token completions, ignore_eos, ${DURATION} s)"
+        "$SERVE" bench runtime --threads 2 --batches 8 --batch-steps 64 --generate-tokens 1 --prompt-tokens 16 | grep batched
+        bench/run-scenario.sh bench/scenarios/base-8.json -- --duration "$DURATION" --max-tokens 64 --prompt-tokens 8 \
+            --extra-body '{"ignore_eos": true}' --quiet 2>&1 | tail -n 25
+    done
+    echo "== scenario half-adapter-8 with 8-token user prompts (64-token completions, ignore_eos, ${DURATION} s): the cost of"
+    echo "   mixing adapter and base rows without the scenario's 128-token prefills"
+    bench/run-scenario.sh bench/scenarios/half-adapter-8.json -- --duration "$DURATION" --max-tokens 64 --prompt-tokens 8 \
         --extra-body '{"ignore_eos": true}' --quiet 2>&1 | tail -n 25
     for s in base-32 half-adapter-8 adapters-64-uniform adapters-64-zipf adapters-64-churn; do
         echo "== scenario $s (${DURATION} s)"
