@@ -14,7 +14,10 @@ struct AttentionOps {
     let qkvDim: Int       // row stride of the q | k | v buffer
     let qDim: Int
     let kvDim: Int
-    static let blockRows = 128
+    /// 64: a 128-token sequence then computes 3/4 of its score square instead of all of it; attention took 7.4-7.7%
+    /// of a training step's time against 8.6-9.0% with 128 (timed inside the step, bench/README "Training"); 32
+    /// skips more of the triangle but its smaller products run slower, and came out the same as 64.
+    static let blockRows = 64
 
     /// Per-thread scratch for [blockRows, L] score matrices.
     final class Scratch {
