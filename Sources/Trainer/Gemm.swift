@@ -22,9 +22,9 @@ struct Gemm {
         // Split the longer side of C into up to 8 blocks of at least 256, whatever the thread count: the same
         // blocks (so the same bits) with 1 thread or 4, and with more than 256 rows or columns several per thread,
         // so a thread slowed down by other processes does not hold up the rest. Each block repacks the whole
-        // operand it does not split, so narrower blocks cost more than they balance: blocks of 64 ran the
-        // logits' gradient (256 × 49152 · 49152 × 576, 9 blocks of 64 columns) at 64 GFLOP/s a core against
-        // 80-86 in one or two (bench/README, "Training").
+        // operand it does not split, so narrower blocks cost more than they balance: with a minimum of 64, the
+        // logits' gradient (256 × 49152 · 49152 × 576) went in 8 blocks of 72 columns and ran at 64 GFLOP/s a core,
+        // against 80-86 in one or two (bench/README, "Training").
         let splitRows = m >= n
         let side = splitRows ? m : n
         let parts = max(1, min(8, side / 256))

@@ -38,8 +38,7 @@ public final class LoRATrainingModel {
     /// Prediction rows of the output head: x [m, dim] normalised, rstd [m], dx [m, dim].
     private var headBuffers: (x: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
                               dx: UnsafeMutablePointer<Float>, capacity: Int)?
-    private let logits: UnsafeMutablePointer<Float>    // [logitChunk, vocab]
-    private let logitCapacity: Int
+    private let logits: UnsafeMutablePointer<Float>    // [maxLogitChunk, vocab]
     /// The lowest layer with a LoRA module: nothing below it needs a backward pass.
     private let lowestAdaptedLayer: Int
 
@@ -61,8 +60,7 @@ public final class LoRATrainingModel {
         attention = AttentionOps(heads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim,
                                  qkvDim: c.qDim + 2 * c.kvDim, qDim: c.qDim, kvDim: c.kvDim)
         attentionScratch = AttentionOps.Scratch(threads: pool.threadCount)
-        logitCapacity = Self.maxLogitChunk * c.vocabSize
-        logits = .allocate(capacity: logitCapacity)
+        logits = .allocate(capacity: Self.maxLogitChunk * c.vocabSize)
         lowestAdaptedLayer = layout.slots.map(\.layer).min() ?? c.layerCount
     }
 
@@ -346,7 +344,7 @@ public final class LoRATrainingModel {
             }
         }
         let vocab = c.vocabSize
-        let chunk = max(1, min(logitChunk, logitCapacity / vocab))
+        let chunk = max(1, min(logitChunk, Self.maxLogitChunk))
         var losses = [Double](repeating: 0, count: m)
         let e = UnsafePointer(base.outputHead.baseAddress!)
         var start = 0
