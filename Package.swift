@@ -6,6 +6,10 @@ import PackageDescription
 // (the Zen 1 VM of the first sessions, without AVX-512, and the Zen 4 one with it). Compiling for
 // `znver4` instead gained nothing measurable (bench/README.md, "Zen 4 machine").
 let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+// TensorAVX512 alone is compiled for skylake-avx512 (AVX-512 F/BW/DQ/VL, the
+// set every AVX-512 CPU since 2017 has); Tensor calls it only after
+// CPUFeatures found those in /proc/cpuinfo, so the same build still runs on AVX2-only machines.
+let avx512Flags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512"])]
 
 let package = Package(
     name: "LoraServe",
@@ -23,7 +27,8 @@ let package = Package(
         .systemLibrary(name: "CLibUV", path: "Sources/CLibUV"),
         .systemLibrary(name: "CHTTPParser", path: "Sources/CHTTPParser"),
 
-        .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: kernelFlags),
+        .target(name: "TensorAVX512", swiftSettings: avx512Flags),
+        .target(name: "Tensor", dependencies: ["CBLAS", "TensorAVX512"], swiftSettings: kernelFlags),
         .target(name: "GGUF", dependencies: ["Tensor"], swiftSettings: kernelFlags),
         .target(name: "Jinja", dependencies: ["JSON"]),
         .target(name: "Tokenizer", dependencies: ["GGUF", "Jinja"]),
@@ -47,7 +52,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
-        .testTarget(name: "TensorTests", dependencies: ["Tensor", "GGUF"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "TensorAVX512", "GGUF"]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF"]),
         .testTarget(name: "JinjaTests", dependencies: ["Jinja", "JSON", "TestSupport"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "TestSupport"]),

@@ -96,6 +96,9 @@ public enum AdapterMix: Sendable {
 }
 
 extension RuntimeBenchmark {
+    /// The multi-token kernels this process uses ("avx512" or "avx2"), for the record.
+    public static var kernelName: String { CPUFeatures.kernelName }
+
     /// Products of `tokens` activation rows with one weight matrix, repeated on one thread:
     /// with a matrix that fits in cache this measures the kernel's arithmetic, not memory.
     /// Returns the time per 32-weight block and token.

@@ -110,24 +110,28 @@ public final class WeightMatrix: @unchecked Sendable {
         return takesQuantizedActivations
     }
 
-    /// `out[t · ldo] = Σ_c W[row, c] · x[t · cols + c]` for t in 0..<count (1...MultiTokenDot.maxTokens),
-    /// c over the columns of the 32-blocks `blocks`; with `accumulate`, `+=`. Only when `hasMultiTokenKernel`.
+    /// `out[t · ldo + r] = Σ_c W[row + r, c] · x[t · cols + c]` for t in 0..<count (1...MultiTokenDot.maxTokens)
+    /// and r in 0..<rows (1 or 2), c over the columns of the 32-blocks `blocks`; with `accumulate`, `+=`.
+    /// Only when `hasMultiTokenKernel`.
     @inline(__always)
-    func dot(row: Int, blocks range: Range<Int>, tokens x: UnsafePointer<Float>, count: Int,
+    func dot(row: Int, rows: Int, blocks range: Range<Int>, tokens x: UnsafePointer<Float>, count: Int,
              out: UnsafeMutablePointer<Float>, ldo: Int, accumulate: Bool) {
         let n = range.count, xr = x + 32 * range.lowerBound
         switch storage {
         case .quantized(let type, let blocks, let rowBytes, _):
             let p = blocks + row * rowBytes + type.blockBytes * range.lowerBound
             switch type {
-            case .q4_1: MultiTokenDot.q4_1(p, blocks: n, xr, ldx: cols, tokens: count, out, ldo: ldo, accumulate: accumulate)
-            case .q4_0: MultiTokenDot.q4_0(p, blocks: n, xr, ldx: cols, tokens: count, out, ldo: ldo, accumulate: accumulate)
-            case .q8_0: MultiTokenDot.q8_0(p, blocks: n, xr, ldx: cols, tokens: count, out, ldo: ldo, accumulate: accumulate)
+            case .q4_1: MultiTokenDot.q4_1(p, rows: rows, rowBytes: rowBytes, blocks: n, xr, ldx: cols, tokens: count, out,
+                                           ldo: ldo, accumulate: accumulate)
+            case .q4_0: MultiTokenDot.q4_0(p, rows: rows, rowBytes: rowBytes, blocks: n, xr, ldx: cols, tokens: count, out,
+                                           ldo: ldo, accumulate: accumulate)
+            case .q8_0: MultiTokenDot.q8_0(p, rows: rows, rowBytes: rowBytes, blocks: n, xr, ldx: cols, tokens: count, out,
+                                           ldo: ldo, accumulate: accumulate)
             default: preconditionFailure("WeightMatrix: no multi-token kernel for \(type)")
             }
         case .f32(let buf):
-            MultiTokenDot.f32(buf.baseAddress! + row * cols + 32 * range.lowerBound, blocks: n, xr, ldx: cols, tokens: count,
-                              out, ldo: ldo, accumulate: accumulate)
+            MultiTokenDot.f32(buf.baseAddress! + row * cols + 32 * range.lowerBound, rows: rows, rowFloats: cols, blocks: n, xr,
+                              ldx: cols, tokens: count, out, ldo: ldo, accumulate: accumulate)
         }
     }
 }
@@ -218,9 +222,10 @@ public final class MatmulRunner: @unchecked Sendable {
                 var t0 = 0
                 while t0 < n {
                     let count = min(group, n - t0)
-                    for row in rowRange {
-                        w.dot(row: row, blocks: range, tokens: input + t0 * cols, count: count, out: output + t0 * rows + row,
-                              ldo: rows, accumulate: b0 > 0)
+                    // Rows two at a time: the 512-bit kernel loads each activation once for both.
+                    for row in stride(from: rowRange.lowerBound, to: rowRange.upperBound, by: 2) {
+                        w.dot(row: row, rows: min(2, rowRange.upperBound - row), blocks: range, tokens: input + t0 * cols,
+                              count: count, out: output + t0 * rows + row, ldo: rows, accumulate: b0 > 0)
                     }
                     t0 += count
                 }

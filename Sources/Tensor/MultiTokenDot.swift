@@ -1,4 +1,5 @@
 import _Builtin_intrinsics.intel
+import TensorAVX512
 
 /// Dot products of one quantized weight row with up to `maxTokens` f32 activation rows at
 /// once, for decode steps of a few sequences (`MatmulRunner` uses it for 2-64 tokens: too few for
@@ -17,37 +18,79 @@ import _Builtin_intrinsics.intel
 public enum MultiTokenDot {
     public static let maxTokens = 8
 
+    /// Which vectors the products use: 256-bit everywhere, 512-bit (`TensorAVX512`) where the CPU has
+    /// AVX-512. `preferred` is the machine's; tests pass each one they can run.
+    public enum Kernel: Sendable, CaseIterable {
+        case avx2, avx512
+        public static var preferred: Kernel { CPUFeatures.avx512 ? .avx512 : .avx2 }
+        /// The kernels this CPU can run.
+        public static var runnable: [Kernel] { CPUFeatures.hardwareAVX512 ? [.avx2, .avx512] : [.avx2] }
+    }
+
     /// The 32 weights of one block as four f32 vectors (elements 0-7, 8-15, 16-23, 24-31).
     typealias BlockWeights = (__m256, __m256, __m256, __m256)
 
-    /// `out[t · ldo] = Σ_c W[c] · x[t · ldx + c]` for t in 0..<tokens (1...maxTokens), W a
-    /// Q4_1 row of `blocks` blocks; with `accumulate`, `out[t · ldo] +=` (a row taken in column
-    /// ranges, so that each range's activations stay in L1: `MatmulRunner`).
-    public static func q4_1(_ row: UnsafeRawPointer, blocks: Int, _ x: UnsafePointer<Float>, ldx: Int, tokens: Int,
-                            _ out: UnsafeMutablePointer<Float>, ldo: Int, accumulate: Bool = false) {
-        dispatch(tokens, blocks, x, ldx, out, ldo, accumulate) { q4_1Weights(row + 20 * $0) }
+    /// `out[t · ldo + r] = Σ_c W_r[c] · x[t · ldx + c]` for t in 0..<tokens (1...maxTokens) and r in
+    /// 0..<rows (1 or 2: the 512-bit kernel loads each activation once for both), W_r the Q4_1 row of
+    /// `blocks` blocks at `row + r · rowBytes`; with `accumulate`, `+=` (a row taken in column ranges,
+    /// so that each range's activations stay in L1: `MatmulRunner`).
+    public static func q4_1(_ row: UnsafeRawPointer, rows: Int = 1, rowBytes: Int = 0, blocks: Int, _ x: UnsafePointer<Float>,
+                            ldx: Int, tokens: Int, _ out: UnsafeMutablePointer<Float>, ldo: Int, accumulate: Bool = false,
+                            kernel: Kernel = .preferred) {
+        if kernel == .avx512 && CPUFeatures.hardwareAVX512 {
+            return MultiTokenDotAVX512.q4_1(row, rows: rows, rowBytes: rowBytes, blocks: blocks, x, ldx: ldx, tokens: tokens,
+                                            out, ldo: ldo, accumulate: accumulate)
+        }
+        for r in 0..<rows {
+            let w = row + r * rowBytes
+            dispatch(tokens, blocks, x, ldx, out + r, ldo, accumulate) { q4_1Weights(w + 20 * $0) }
+        }
     }
 
     /// As `q4_1`, W a Q4_0 row.
-    public static func q4_0(_ row: UnsafeRawPointer, blocks: Int, _ x: UnsafePointer<Float>, ldx: Int, tokens: Int,
-                            _ out: UnsafeMutablePointer<Float>, ldo: Int, accumulate: Bool = false) {
-        dispatch(tokens, blocks, x, ldx, out, ldo, accumulate) { q4_0Weights(row + 18 * $0) }
+    public static func q4_0(_ row: UnsafeRawPointer, rows: Int = 1, rowBytes: Int = 0, blocks: Int, _ x: UnsafePointer<Float>,
+                            ldx: Int, tokens: Int, _ out: UnsafeMutablePointer<Float>, ldo: Int, accumulate: Bool = false,
+                            kernel: Kernel = .preferred) {
+        if kernel == .avx512 && CPUFeatures.hardwareAVX512 {
+            return MultiTokenDotAVX512.q4_0(row, rows: rows, rowBytes: rowBytes, blocks: blocks, x, ldx: ldx, tokens: tokens,
+                                            out, ldo: ldo, accumulate: accumulate)
+        }
+        for r in 0..<rows {
+            let w = row + r * rowBytes
+            dispatch(tokens, blocks, x, ldx, out + r, ldo, accumulate) { q4_0Weights(w + 18 * $0) }
+        }
     }
 
     /// As `q4_1`, W a Q8_0 row.
-    public static func q8_0(_ row: UnsafeRawPointer, blocks: Int, _ x: UnsafePointer<Float>, ldx: Int, tokens: Int,
-                            _ out: UnsafeMutablePointer<Float>, ldo: Int, accumulate: Bool = false) {
-        dispatch(tokens, blocks, x, ldx, out, ldo, accumulate) { q8_0Weights(row + 34 * $0) }
+    public static func q8_0(_ row: UnsafeRawPointer, rows: Int = 1, rowBytes: Int = 0, blocks: Int, _ x: UnsafePointer<Float>,
+                            ldx: Int, tokens: Int, _ out: UnsafeMutablePointer<Float>, ldo: Int, accumulate: Bool = false,
+                            kernel: Kernel = .preferred) {
+        if kernel == .avx512 && CPUFeatures.hardwareAVX512 {
+            return MultiTokenDotAVX512.q8_0(row, rows: rows, rowBytes: rowBytes, blocks: blocks, x, ldx: ldx, tokens: tokens,
+                                            out, ldo: ldo, accumulate: accumulate)
+        }
+        for r in 0..<rows {
+            let w = row + r * rowBytes
+            dispatch(tokens, blocks, x, ldx, out + r, ldo, accumulate) { q8_0Weights(w + 34 * $0) }
+        }
     }
 
-    /// As `q4_1`, W an f32 row of `32 · blocks` values (merged adapters: nothing to convert, the
-    /// weights are loaded once for all the tokens).
-    public static func f32(_ row: UnsafePointer<Float>, blocks: Int, _ x: UnsafePointer<Float>, ldx: Int, tokens: Int,
-                           _ out: UnsafeMutablePointer<Float>, ldo: Int, accumulate: Bool = false) {
-        dispatch(tokens, blocks, x, ldx, out, ldo, accumulate) { b in
-            let p = UnsafeRawPointer(row + 32 * b)
-            return (p.loadUnaligned(as: __m256.self), p.loadUnaligned(fromByteOffset: 32, as: __m256.self),
-                    p.loadUnaligned(fromByteOffset: 64, as: __m256.self), p.loadUnaligned(fromByteOffset: 96, as: __m256.self))
+    /// As `q4_1`, W an f32 row of `32 · blocks` values, the second `rowFloats` after the first (merged
+    /// adapters: nothing to convert, the weights are loaded once for all the tokens).
+    public static func f32(_ row: UnsafePointer<Float>, rows: Int = 1, rowFloats: Int = 0, blocks: Int, _ x: UnsafePointer<Float>,
+                           ldx: Int, tokens: Int, _ out: UnsafeMutablePointer<Float>, ldo: Int, accumulate: Bool = false,
+                           kernel: Kernel = .preferred) {
+        if kernel == .avx512 && CPUFeatures.hardwareAVX512 {
+            return MultiTokenDotAVX512.f32(row, rows: rows, rowFloats: rowFloats, blocks: blocks, x, ldx: ldx, tokens: tokens,
+                                           out, ldo: ldo, accumulate: accumulate)
+        }
+        for r in 0..<rows {
+            let w = row + r * rowFloats
+            dispatch(tokens, blocks, x, ldx, out + r, ldo, accumulate) { b in
+                let p = UnsafeRawPointer(w + 32 * b)
+                return (p.loadUnaligned(as: __m256.self), p.loadUnaligned(fromByteOffset: 32, as: __m256.self),
+                        p.loadUnaligned(fromByteOffset: 64, as: __m256.self), p.loadUnaligned(fromByteOffset: 96, as: __m256.self))
+            }
         }
     }
 
