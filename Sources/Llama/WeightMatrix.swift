@@ -189,7 +189,7 @@ public final class MatmulRunner: @unchecked Sendable {
                 }
             }
             let xq = UnsafePointer(quantized), meta = UnsafePointer(blockMeta), cols = w.cols
-            let chunk = 32
+            let chunk = rowChunk(w.rows, granularity: 32)
             pool.parallelFor((w.rows + chunk - 1) / chunk) { c in
                 for row in c * chunk..<min(w.rows, (c + 1) * chunk) {
                     for i in 0..<n {
@@ -209,25 +209,41 @@ public final class MatmulRunner: @unchecked Sendable {
     static let columnBlocks = 16
     static let wholeRowBlocks = 24
 
-    /// Rows in chunks (the unit of parallel work); every token group of a chunk reads its
-    /// weights from L1, and wide rows are taken a column range at a time.
+    /// Work units of a matrix-vector product: about `chunksPerThread` a thread, contiguous rows, a multiple
+    /// of `granularity`. Few large units, not many small ones: each unit claimed costs a cross-core atomic
+    /// and starts a new weight stream, and with 16-row units (~13 000 a decode step) that cost 20-40% of an
+    /// 8-stream step on the Xeon VM (in-process A/B, bench/README.md "Intel Xeon machine"); four a thread
+    /// still lets a thread that ran late hand its last units to the other.
+    static let chunksPerThread = 4
+
+    func rowChunk(_ rows: Int, granularity: Int) -> Int {
+        let units = pool.threadCount * Self.chunksPerThread
+        let size = (rows + units - 1) / units
+        return max(granularity, (size + granularity - 1) / granularity * granularity)
+    }
+
+    /// Rows in chunks (the unit of parallel work), each taken 16 rows at a time: every token group of
+    /// those 16 rows reads their weights from L1, and wide rows are taken a column range at a time.
     private func multiTokenProduct(_ w: WeightMatrix, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, n: Int) {
-        let chunk = 16, rows = w.rows, cols = w.cols, group = MultiTokenDot.maxTokens
+        let rows = w.rows, cols = w.cols, group = MultiTokenDot.maxTokens, strip = 16
+        let chunk = rowChunk(rows, granularity: strip)
         let blocks = cols / 32
         let step = blocks <= Self.wholeRowBlocks ? blocks : Self.columnBlocks
         pool.parallelFor((rows + chunk - 1) / chunk) { c in
-            let rowRange = c * chunk..<min(rows, (c + 1) * chunk)
-            for b0 in stride(from: 0, to: blocks, by: step) {
-                let range = b0..<min(blocks, b0 + step)
-                var t0 = 0
-                while t0 < n {
-                    let count = min(group, n - t0)
-                    // Rows two at a time: the 512-bit kernel loads each activation once for both.
-                    for row in stride(from: rowRange.lowerBound, to: rowRange.upperBound, by: 2) {
-                        w.dot(row: row, rows: min(2, rowRange.upperBound - row), blocks: range, tokens: input + t0 * cols,
-                              count: count, out: output + t0 * rows + row, ldo: rows, accumulate: b0 > 0)
+            for r0 in stride(from: c * chunk, to: min(rows, (c + 1) * chunk), by: strip) {
+                let r1 = min(rows, r0 + strip)
+                for b0 in stride(from: 0, to: blocks, by: step) {
+                    let range = b0..<min(blocks, b0 + step)
+                    var t0 = 0
+                    while t0 < n {
+                        let count = min(group, n - t0)
+                        // Rows two at a time: the 512-bit kernel loads each activation once for both.
+                        for row in stride(from: r0, to: r1, by: 2) {
+                            w.dot(row: row, rows: min(2, r1 - row), blocks: range, tokens: input + t0 * cols,
+                                  count: count, out: output + t0 * rows + row, ldo: rows, accumulate: b0 > 0)
+                        }
+                        t0 += count
                     }
-                    t0 += count
                 }
             }
         }
