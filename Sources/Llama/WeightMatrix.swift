@@ -112,26 +112,26 @@ public final class WeightMatrix: @unchecked Sendable {
 
     /// `out[t · ldo + r] = Σ_c W[row + r, c] · x[t · cols + c]` for t in 0..<count (1...MultiTokenDot.maxTokens)
     /// and r in 0..<rows (1 or 2), c over the columns of the 32-blocks `blocks`; with `accumulate`, `+=`.
-    /// Only when `hasMultiTokenKernel`.
+    /// Only when `hasMultiTokenKernel`; `kernel` one of `MultiTokenDot.Kernel.runnable`.
     @inline(__always)
     func dot(row: Int, rows: Int, blocks range: Range<Int>, tokens x: UnsafePointer<Float>, count: Int,
-             out: UnsafeMutablePointer<Float>, ldo: Int, accumulate: Bool) {
+             out: UnsafeMutablePointer<Float>, ldo: Int, accumulate: Bool, kernel: MultiTokenDot.Kernel) {
         let n = range.count, xr = x + 32 * range.lowerBound
         switch storage {
         case .quantized(let type, let blocks, let rowBytes, _):
             let p = blocks + row * rowBytes + type.blockBytes * range.lowerBound
             switch type {
             case .q4_1: MultiTokenDot.q4_1(p, rows: rows, rowBytes: rowBytes, blocks: n, xr, ldx: cols, tokens: count, out,
-                                           ldo: ldo, accumulate: accumulate)
+                                           ldo: ldo, accumulate: accumulate, kernel: kernel)
             case .q4_0: MultiTokenDot.q4_0(p, rows: rows, rowBytes: rowBytes, blocks: n, xr, ldx: cols, tokens: count, out,
-                                           ldo: ldo, accumulate: accumulate)
+                                           ldo: ldo, accumulate: accumulate, kernel: kernel)
             case .q8_0: MultiTokenDot.q8_0(p, rows: rows, rowBytes: rowBytes, blocks: n, xr, ldx: cols, tokens: count, out,
-                                           ldo: ldo, accumulate: accumulate)
+                                           ldo: ldo, accumulate: accumulate, kernel: kernel)
             default: preconditionFailure("WeightMatrix: no multi-token kernel for \(type)")
             }
         case .f32(let buf):
             MultiTokenDot.f32(buf.baseAddress! + row * cols + 32 * range.lowerBound, rows: rows, rowFloats: cols, blocks: n, xr,
-                              ldx: cols, tokens: count, out, ldo: ldo, accumulate: accumulate)
+                              ldx: cols, tokens: count, out, ldo: ldo, accumulate: accumulate, kernel: kernel)
         }
     }
 }
@@ -226,7 +226,7 @@ public final class MatmulRunner: @unchecked Sendable {
     /// those 16 rows reads their weights from L1, and wide rows are taken a column range at a time.
     private func multiTokenProduct(_ w: WeightMatrix, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, n: Int) {
         let rows = w.rows, cols = w.cols, group = MultiTokenDot.maxTokens, strip = 16
-        let chunk = rowChunk(rows, granularity: strip)
+        let chunk = rowChunk(rows, granularity: strip), kernel = MultiTokenDot.Kernel.preferred
         let blocks = cols / 32
         let step = blocks <= Self.wholeRowBlocks ? blocks : Self.columnBlocks
         pool.parallelFor((rows + chunk - 1) / chunk) { c in
@@ -240,7 +240,7 @@ public final class MatmulRunner: @unchecked Sendable {
                         // Rows two at a time: the 512-bit kernel loads each activation once for both.
                         for row in stride(from: r0, to: r1, by: 2) {
                             w.dot(row: row, rows: min(2, r1 - row), blocks: range, tokens: input + t0 * cols,
-                                  count: count, out: output + t0 * rows + row, ldo: rows, accumulate: b0 > 0)
+                                  count: count, out: output + t0 * rows + row, ldo: rows, accumulate: b0 > 0, kernel: kernel)
                         }
                         t0 += count
                     }

@@ -19,7 +19,8 @@ public enum MultiTokenDot {
     public static let maxTokens = 8
 
     /// Which vectors the products use: 256-bit everywhere, 512-bit (`TensorAVX512`) where the CPU has
-    /// AVX-512. `preferred` is the machine's; tests pass each one they can run.
+    /// AVX-512. `preferred` is the machine's; tests pass each one they can run. Pass only those two:
+    /// `.avx512` on a CPU without AVX-512 is an illegal instruction (the check is not repeated per row).
     public enum Kernel: Sendable, CaseIterable {
         case avx2, avx512
         public static var preferred: Kernel { CPUFeatures.avx512 ? .avx512 : .avx2 }
@@ -37,7 +38,7 @@ public enum MultiTokenDot {
     public static func q4_1(_ row: UnsafeRawPointer, rows: Int = 1, rowBytes: Int = 0, blocks: Int, _ x: UnsafePointer<Float>,
                             ldx: Int, tokens: Int, _ out: UnsafeMutablePointer<Float>, ldo: Int, accumulate: Bool = false,
                             kernel: Kernel = .preferred) {
-        if kernel == .avx512 && CPUFeatures.hardwareAVX512 {
+        if kernel == .avx512 {
             return MultiTokenDotAVX512.q4_1(row, rows: rows, rowBytes: rowBytes, blocks: blocks, x, ldx: ldx, tokens: tokens,
                                             out, ldo: ldo, accumulate: accumulate)
         }
@@ -51,7 +52,7 @@ public enum MultiTokenDot {
     public static func q4_0(_ row: UnsafeRawPointer, rows: Int = 1, rowBytes: Int = 0, blocks: Int, _ x: UnsafePointer<Float>,
                             ldx: Int, tokens: Int, _ out: UnsafeMutablePointer<Float>, ldo: Int, accumulate: Bool = false,
                             kernel: Kernel = .preferred) {
-        if kernel == .avx512 && CPUFeatures.hardwareAVX512 {
+        if kernel == .avx512 {
             return MultiTokenDotAVX512.q4_0(row, rows: rows, rowBytes: rowBytes, blocks: blocks, x, ldx: ldx, tokens: tokens,
                                             out, ldo: ldo, accumulate: accumulate)
         }
@@ -65,7 +66,7 @@ public enum MultiTokenDot {
     public static func q8_0(_ row: UnsafeRawPointer, rows: Int = 1, rowBytes: Int = 0, blocks: Int, _ x: UnsafePointer<Float>,
                             ldx: Int, tokens: Int, _ out: UnsafeMutablePointer<Float>, ldo: Int, accumulate: Bool = false,
                             kernel: Kernel = .preferred) {
-        if kernel == .avx512 && CPUFeatures.hardwareAVX512 {
+        if kernel == .avx512 {
             return MultiTokenDotAVX512.q8_0(row, rows: rows, rowBytes: rowBytes, blocks: blocks, x, ldx: ldx, tokens: tokens,
                                             out, ldo: ldo, accumulate: accumulate)
         }
@@ -80,7 +81,7 @@ public enum MultiTokenDot {
     public static func f32(_ row: UnsafePointer<Float>, rows: Int = 1, rowFloats: Int = 0, blocks: Int, _ x: UnsafePointer<Float>,
                            ldx: Int, tokens: Int, _ out: UnsafeMutablePointer<Float>, ldo: Int, accumulate: Bool = false,
                            kernel: Kernel = .preferred) {
-        if kernel == .avx512 && CPUFeatures.hardwareAVX512 {
+        if kernel == .avx512 {
             return MultiTokenDotAVX512.f32(row, rows: rows, rowFloats: rowFloats, blocks: blocks, x, ldx: ldx, tokens: tokens,
                                            out, ldo: ldo, accumulate: accumulate)
         }
