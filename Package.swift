@@ -48,7 +48,7 @@ let package = Package(
         .executableTarget(
             name: "serve",
             dependencies: [
-                "Engine", "Llama", "Tokenizer", "GGUF", "Jinja", "Adapters", "HTTP", "OpenAI", "Bench", "Server", "JSON", "Trainer",
+                "Engine", "Llama", "Tokenizer", "GGUF", "Jinja", "Adapters", "HTTP", "OpenAI", "Bench", "Server", "JSON", "Trainer", "Tensor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

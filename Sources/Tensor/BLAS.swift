@@ -6,6 +6,22 @@ public enum BLAS {
     public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
     public static var threads: Int { Int(openblas_get_num_threads()) }
 
+    /// The kernel set OpenBLAS chose for this CPU at load time ("Haswell", "SkylakeX", "Prescott", …).
+    public static var coreName: String { String(cString: openblas_get_corename()) }
+
+    /// The `OPENBLAS_CORETYPE` to restart with when OpenBLAS fell back to generic kernels on a CPU it does
+    /// not know, else nil. Debian's OpenBLAS 0.3.21 takes a newer Xeon (family 6, model 207) for a
+    /// "Prescott", whose SSE3 sgemm ran at ~25 GFLOP/s a core against 90-150 with the AVX-512 kernels
+    /// (bench/README.md, "Intel Xeon machine"). The choice is made when the library loads, before `main`,
+    /// so it can only be corrected by setting the variable and starting again (`serve` does).
+    public static func coreTypeReplacement(current: String, avx512: Bool, avx2: Bool) -> String? {
+        let wide = ["skylakex", "cooperlake", "sapphirerapids"]
+        let current = current.lowercased()
+        if avx512 { return wide.contains(current) ? nil : "SkylakeX" }
+        if avx2 { return (wide + ["haswell", "zen"]).contains(current) ? nil : "Haswell" }
+        return nil
+    }
+
     /// C[m, n] = alpha · A[m, k] · op(B) + beta · C, where op(B) = Bᵀ for B stored [n, k]
     /// (`transposeB`, the layout of weights `[out, in]`), or B stored [k, n].
     /// `lda`, `ldb`, `ldc` are row strides in elements.

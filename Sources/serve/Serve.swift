@@ -17,4 +17,19 @@ struct Serve: AsyncParsableCommand {
             TrainCommand.self,
         ],
         defaultSubcommand: ServerCommand.self)
+
+    /// ArgumentParser's own entry point, after OpenBLAS's kernels are checked (this may restart the process).
+    static func main() async {
+        OpenBLASCore.restartIfGeneric()
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -74,6 +74,21 @@ final class BLASTests: XCTestCase {
         XCTAssertEqual(c, [-17, -18, -37, -42])  // 2·A - C
     }
 
+    /// When OpenBLAS's own choice stands and what replaces a generic fallback.
+    func testCoreTypeReplacement() {
+        XCTAssertEqual(BLAS.coreTypeReplacement(current: "Prescott", avx512: true, avx2: true), "SkylakeX")
+        XCTAssertEqual(BLAS.coreTypeReplacement(current: "Prescott", avx512: false, avx2: true), "Haswell")
+        XCTAssertEqual(BLAS.coreTypeReplacement(current: "Sandybridge", avx512: false, avx2: true), "Haswell")
+        XCTAssertNil(BLAS.coreTypeReplacement(current: "Cooperlake", avx512: true, avx2: true))
+        XCTAssertNil(BLAS.coreTypeReplacement(current: "SkylakeX", avx512: true, avx2: true))
+        XCTAssertNil(BLAS.coreTypeReplacement(current: "Zen", avx512: false, avx2: true))
+        XCTAssertNil(BLAS.coreTypeReplacement(current: "Haswell", avx512: false, avx2: true))
+        // A CPU without AVX2 gets what OpenBLAS chose.
+        XCTAssertNil(BLAS.coreTypeReplacement(current: "Prescott", avx512: false, avx2: false))
+        // A Haswell kernel set on an AVX-512 CPU is only half as wide.
+        XCTAssertEqual(BLAS.coreTypeReplacement(current: "Haswell", avx512: true, avx2: true), "SkylakeX")
+    }
+
     func testEmptySizes() {
         var c: [Float] = [7, 7, 7, 7]
         let a: [Float] = [1, 1, 1, 1], b: [Float] = [1, 1, 1, 1]
