@@ -21,7 +21,7 @@ public enum MultiTokenDot {
     /// Which vectors the products use: 256-bit everywhere, 512-bit (`TensorAVX512`) where the CPU has
     /// AVX-512. `preferred` is the machine's; tests pass each one they can run. Pass only those two:
     /// `.avx512` on a CPU without AVX-512 is an illegal instruction (the check is not repeated per row).
-    public enum Kernel: Sendable, CaseIterable {
+    public enum Kernel: Sendable {
         case avx2, avx512
         public static var preferred: Kernel { CPUFeatures.avx512 ? .avx512 : .avx2 }
         /// The kernels this CPU can run.
@@ -42,10 +42,7 @@ public enum MultiTokenDot {
             return MultiTokenDotAVX512.q4_1(row, rows: rows, rowBytes: rowBytes, blocks: blocks, x, ldx: ldx, tokens: tokens,
                                             out, ldo: ldo, accumulate: accumulate)
         }
-        for r in 0..<rows {
-            let w = row + r * rowBytes
-            dispatch(tokens, blocks, x, ldx, out + r, ldo, accumulate) { q4_1Weights(w + 20 * $0) }
-        }
+        dispatch(tokens, rows, blocks, x, ldx, out, ldo, accumulate) { r, b in q4_1Weights(row + r * rowBytes + 20 * b) }
     }
 
     /// As `q4_1`, W a Q4_0 row.
@@ -56,10 +53,7 @@ public enum MultiTokenDot {
             return MultiTokenDotAVX512.q4_0(row, rows: rows, rowBytes: rowBytes, blocks: blocks, x, ldx: ldx, tokens: tokens,
                                             out, ldo: ldo, accumulate: accumulate)
         }
-        for r in 0..<rows {
-            let w = row + r * rowBytes
-            dispatch(tokens, blocks, x, ldx, out + r, ldo, accumulate) { q4_0Weights(w + 18 * $0) }
-        }
+        dispatch(tokens, rows, blocks, x, ldx, out, ldo, accumulate) { r, b in q4_0Weights(row + r * rowBytes + 18 * b) }
     }
 
     /// As `q4_1`, W a Q8_0 row.
@@ -70,10 +64,7 @@ public enum MultiTokenDot {
             return MultiTokenDotAVX512.q8_0(row, rows: rows, rowBytes: rowBytes, blocks: blocks, x, ldx: ldx, tokens: tokens,
                                             out, ldo: ldo, accumulate: accumulate)
         }
-        for r in 0..<rows {
-            let w = row + r * rowBytes
-            dispatch(tokens, blocks, x, ldx, out + r, ldo, accumulate) { q8_0Weights(w + 34 * $0) }
-        }
+        dispatch(tokens, rows, blocks, x, ldx, out, ldo, accumulate) { r, b in q8_0Weights(row + r * rowBytes + 34 * b) }
     }
 
     /// As `q4_1`, W an f32 row of `32 · blocks` values, the second `rowFloats` after the first (merged
@@ -85,44 +76,45 @@ public enum MultiTokenDot {
             return MultiTokenDotAVX512.f32(row, rows: rows, rowFloats: rowFloats, blocks: blocks, x, ldx: ldx, tokens: tokens,
                                            out, ldo: ldo, accumulate: accumulate)
         }
-        for r in 0..<rows {
-            let w = row + r * rowFloats
-            dispatch(tokens, blocks, x, ldx, out + r, ldo, accumulate) { b in
-                let p = UnsafeRawPointer(w + 32 * b)
-                return (p.loadUnaligned(as: __m256.self), p.loadUnaligned(fromByteOffset: 32, as: __m256.self),
-                        p.loadUnaligned(fromByteOffset: 64, as: __m256.self), p.loadUnaligned(fromByteOffset: 96, as: __m256.self))
-            }
+        dispatch(tokens, rows, blocks, x, ldx, out, ldo, accumulate) { r, b in
+            let p = UnsafeRawPointer(row + r * rowFloats + 32 * b)
+            return (p.loadUnaligned(as: __m256.self), p.loadUnaligned(fromByteOffset: 32, as: __m256.self),
+                    p.loadUnaligned(fromByteOffset: 64, as: __m256.self), p.loadUnaligned(fromByteOffset: 96, as: __m256.self))
         }
     }
 
     /// One specialised loop per token count (the count must be a constant inside `run`, so its
-    /// accumulators stay in registers).
+    /// accumulators stay in registers), row after row: `weights(r, b)` is block b of row r, whose
+    /// sums go to `out[t · ldo + r]`.
     @inline(__always)
-    static func dispatch(_ tokens: Int, _ blocks: Int, _ x: UnsafePointer<Float>, _ ldx: Int,
+    static func dispatch(_ tokens: Int, _ rows: Int, _ blocks: Int, _ x: UnsafePointer<Float>, _ ldx: Int,
                          _ out: UnsafeMutablePointer<Float>, _ ldo: Int, _ accumulate: Bool,
-                         _ weights: (Int) -> BlockWeights) {
-        // The sums go to eight floats on the stack, then to `out`: one inlined `run` per token
-        // count whatever `accumulate` is (with the store inside `run`, the compiler stopped
-        // inlining the eight-token copy, and that call cost 20%).
-        var buffer = SIMD8<Float>()
-        withUnsafeMutableBytes(of: &buffer) { raw in
-            let sums = raw.baseAddress!.assumingMemoryBound(to: Float.self)
-            switch tokens {
-            case 8: run(8, blocks, x, ldx, sums, weights)
-            case 7: run(7, blocks, x, ldx, sums, weights)
-            case 6: run(6, blocks, x, ldx, sums, weights)
-            case 5: run(5, blocks, x, ldx, sums, weights)
-            case 4: run(4, blocks, x, ldx, sums, weights)
-            case 3: run(3, blocks, x, ldx, sums, weights)
-            case 2: run(2, blocks, x, ldx, sums, weights)
-            case 1: run(1, blocks, x, ldx, sums, weights)
-            default: preconditionFailure("MultiTokenDot: \(tokens) tokens (1...\(maxTokens))")
+                         _ weights: (Int, Int) -> BlockWeights) {
+        for r in 0..<rows {
+            // The sums go to eight floats on the stack, then to `out`: one inlined `run` per token
+            // count whatever `accumulate` is (with the store inside `run`, the compiler stopped
+            // inlining the eight-token copy, and that call cost 20%).
+            var buffer = SIMD8<Float>()
+            withUnsafeMutableBytes(of: &buffer) { raw in
+                let sums = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+                let rowWeights = { weights(r, $0) }
+                switch tokens {
+                case 8: run(8, blocks, x, ldx, sums, rowWeights)
+                case 7: run(7, blocks, x, ldx, sums, rowWeights)
+                case 6: run(6, blocks, x, ldx, sums, rowWeights)
+                case 5: run(5, blocks, x, ldx, sums, rowWeights)
+                case 4: run(4, blocks, x, ldx, sums, rowWeights)
+                case 3: run(3, blocks, x, ldx, sums, rowWeights)
+                case 2: run(2, blocks, x, ldx, sums, rowWeights)
+                case 1: run(1, blocks, x, ldx, sums, rowWeights)
+                default: preconditionFailure("MultiTokenDot: \(tokens) tokens (1...\(maxTokens))")
+                }
             }
-        }
-        if accumulate {
-            for t in 0..<tokens { out[t * ldo] += buffer[t] }
-        } else {
-            for t in 0..<tokens { out[t * ldo] = buffer[t] }
+            if accumulate {
+                for t in 0..<tokens { out[t * ldo + r] += buffer[t] }
+            } else {
+                for t in 0..<tokens { out[t * ldo + r] = buffer[t] }
+            }
         }
     }
 
