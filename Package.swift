@@ -10,6 +10,9 @@ let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
 // set every AVX-512 CPU since 2017 has); Tensor calls it only after
 // CPUFeatures found those in /proc/cpuinfo, so the same build still runs on AVX2-only machines.
 let avx512Flags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512"])]
+// MatrixAMX, the trainer's tile products, is C: AMX instructions have no Swift spelling. Likewise only called
+// after CPUFeatures found AMX-BF16 and AVX-512-BF16 and Linux granted the tile state.
+let amxFlags: [CSetting] = [.unsafeFlags(["-O2", "-mamx-tile", "-mamx-bf16", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512bf16"])]
 
 let package = Package(
     name: "LoraServe",
@@ -28,6 +31,7 @@ let package = Package(
         .systemLibrary(name: "CHTTPParser", path: "Sources/CHTTPParser"),
 
         .target(name: "TensorAVX512", swiftSettings: avx512Flags),
+        .target(name: "MatrixAMX", cSettings: amxFlags),
         .target(name: "Tensor", dependencies: ["CBLAS", "TensorAVX512"], swiftSettings: kernelFlags),
         .target(name: "GGUF", dependencies: ["Tensor"], swiftSettings: kernelFlags),
         .target(name: "Jinja", dependencies: ["JSON"]),
@@ -43,7 +47,7 @@ let package = Package(
             name: "Bench",
             dependencies: ["Llama", "Tensor", "JSON", .product(name: "Histogram", package: "hdrhistogram-swift")]),
         .target(name: "Server", dependencies: ["HTTP", "OpenAI", "Engine", "Adapters", "JSON", "Tokenizer", "Llama"]),
-        .target(name: "Trainer", dependencies: ["Tensor", "GGUF", "Llama", "Tokenizer", "SafeTensors", "Adapters", "JSON", "HTTP"],
+        .target(name: "Trainer", dependencies: ["Tensor", "MatrixAMX", "GGUF", "Llama", "Tokenizer", "SafeTensors", "Adapters", "JSON", "HTTP"],
                 swiftSettings: kernelFlags),
         .executableTarget(
             name: "serve",

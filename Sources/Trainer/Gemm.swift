@@ -1,10 +1,24 @@
 import Tensor
 
-/// Matrix products for training, split over a thread pool: each block of C's rows (or columns) is one
-/// single-threaded OpenBLAS call, and the blocks depend only on the shapes, so results do not depend on scheduling
-/// or on the number of threads.
+/// Matrix products for training, split over a thread pool: on AMX tiles (TileProducts) where the CPU has them and
+/// the product is a large plain one (the base model's and the output head's), else each block of C's rows (or
+/// columns) is one single-threaded OpenBLAS call. Either way the split depends only on the shapes, so results do not
+/// depend on scheduling or on the number of threads.
 struct Gemm {
     let pool: ThreadPool
+    /// nil where AMX is absent or turned off (`LORASERVE_KERNELS=avx512`).
+    let tiles: TileProducts?
+
+    init(pool: ThreadPool, tiles: Bool = TileProducts.available) {
+        self.pool = pool
+        self.tiles = tiles ? TileProducts(pool: pool) : nil
+    }
+
+    /// Whether a product of this shape goes to the tiles: C = A · op(B) alone (no scaling, no accumulation, A not
+    /// transposed), every side at least 64 (the LoRA products, with a side of the rank, stay on OpenBLAS).
+    func onTiles(m: Int, n: Int, k: Int, alpha: Float, transA: Bool, beta: Float) -> Bool {
+        tiles != nil && alpha == 1 && beta == 0 && !transA && min(m, n, k) >= 64
+    }
 
     /// C[m, n] = alpha · op(A) · op(B) + beta · C, row-major. op(A) = A stored [m, k], or Aᵀ with A stored [k, m]
     /// (`transA`); op(B) = B stored [k, n], or Bᵀ with B stored [n, k] (`transB`).
@@ -13,6 +27,10 @@ struct Gemm {
                         b: UnsafePointer<Float>, ldb: Int, transB: Bool = false,
                         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
+        if let tiles, onTiles(m: m, n: n, k: k, alpha: alpha, transA: transA, beta: beta) {
+            tiles.multiply(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, transposedB: transB, c: c, ldc: ldc)
+            return
+        }
         let work = Double(m) * Double(n) * Double(k)
         if work < 1_048_576 {
             BLAS.sgemm(m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, transposeB: transB,
