@@ -10,9 +10,10 @@ let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
 // set every AVX-512 CPU since 2017 has); Tensor calls it only after
 // CPUFeatures found those in /proc/cpuinfo, so the same build still runs on AVX2-only machines.
 let avx512Flags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512"])]
-// MatrixAMX, the trainer's tile products, is C: AMX instructions have no Swift spelling. Likewise only called
-// after CPUFeatures found AMX-BF16 and AVX-512-BF16 and Linux granted the tile state.
-let amxFlags: [CSetting] = [.unsafeFlags(["-O2", "-mamx-tile", "-mamx-bf16", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512bf16"])]
+// MatrixAMX, the tile products (the trainer's, and the engine's quantized rows against a few tokens), is C: AMX
+// instructions have no Swift spelling. Likewise only called after CPUFeatures found AMX-BF16 and AVX-512-BF16
+// and Linux granted the tile state (AMXTiles.available).
+let amxFlags: [CSetting] = [.unsafeFlags(["-O2", "-mamx-tile", "-mamx-bf16", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512bf16", "-mf16c", "-mfma"])]
 
 let package = Package(
     name: "LoraServe",
@@ -32,11 +33,11 @@ let package = Package(
 
         .target(name: "TensorAVX512", swiftSettings: avx512Flags),
         .target(name: "MatrixAMX", cSettings: amxFlags),
-        .target(name: "Tensor", dependencies: ["CBLAS", "TensorAVX512"], swiftSettings: kernelFlags),
+        .target(name: "Tensor", dependencies: ["CBLAS", "TensorAVX512", "MatrixAMX"], swiftSettings: kernelFlags),
         .target(name: "GGUF", dependencies: ["Tensor"], swiftSettings: kernelFlags),
         .target(name: "Jinja", dependencies: ["JSON"]),
         .target(name: "Tokenizer", dependencies: ["GGUF", "Jinja"]),
-        .target(name: "Llama", dependencies: ["Tensor", "GGUF"], swiftSettings: kernelFlags),
+        .target(name: "Llama", dependencies: ["Tensor", "GGUF", "MatrixAMX"], swiftSettings: kernelFlags),
         .target(name: "JSON"),
         .target(name: "SafeTensors"),
         .target(name: "Adapters", dependencies: ["SafeTensors", "GGUF", "Llama", "Tensor"]),

@@ -97,7 +97,7 @@ public enum AdapterMix: Sendable {
 
 extension RuntimeBenchmark {
     /// The multi-token kernels this process uses ("avx512" or "avx2"), for the record.
-    public static var kernelName: String { CPUFeatures.kernelName }
+    public static var kernelName: String { AMXTiles.available ? "amx+" + CPUFeatures.kernelName : CPUFeatures.kernelName }
 
     /// Products of `tokens` activation rows with one weight matrix, repeated on one thread:
     /// with a matrix that fits in cache this measures the kernel's arithmetic, not memory.

@@ -6,16 +6,16 @@ import Foundation
 /// the operating system support AVX-512 F, BW, DQ and VL. Linux lists in /proc/cpuinfo only the
 /// features the kernel enabled (it clears the AVX-512 flags when it does not save the 512-bit
 /// registers), so those flags are the test. `LORASERVE_KERNELS=avx2` keeps the 256-bit kernels (A/B
-/// benchmarks; a CPU whose 512-bit instructions are slower); `LORASERVE_KERNELS=avx512` keeps the trainer off the AMX
-/// tiles.
+/// benchmarks; a CPU whose 512-bit instructions are slower); `LORASERVE_KERNELS=avx512` keeps the engine and the
+/// trainer off the AMX tiles (AMXTiles).
 public enum CPUFeatures {
     public static let avx512: Bool = {
         if requested == "avx2" { return false }
         return hardwareAVX512
     }()
 
-    /// Whether the trainer may use AMX tile products (MatrixAMX): the CPU has them and nothing asked for less. Linux
-    /// must still grant the tile state (the trainer asks).
+    /// Whether the AMX tile products (MatrixAMX) may run: the CPU has them and nothing asked for less. Linux must
+    /// still grant the tile state (AMXTiles asks).
     public static let amx: Bool = avx512 && requested != "avx512" && hardwareAMX
 
     /// AMX tiles with bfloat16 products, and AVX-512 BF16 conversions for packing.

@@ -6,8 +6,8 @@ import Tensor
 /// Packing, then the product, each split over the pool; every element of C is summed the same way however the
 /// columns are split, so the bits do not depend on the thread count.
 final class TileProducts {
-    /// AMX is there, allowed (CPUFeatures.amx) and granted by Linux for this process.
-    static let available: Bool = CPUFeatures.amx && amx_request_permission() == 1
+    /// AMX is there, allowed and granted (AMXTiles).
+    static var available: Bool { AMXTiles.available }
 
     /// A right operand packed once for many products (the output head).
     final class PackedOperand {

@@ -177,7 +177,7 @@ struct RuntimeBenchCommand: ParsableCommand {
         let t0 = Date()
         var loaded = try LlamaModel(path: path, threads: threadCounts.first ?? 2)
         print(String(format: "model load: %.3f s  (%@)", Date().timeIntervalSince(t0), path))
-        print("decode kernels: \(RuntimeBenchmark.kernelName)  (LORASERVE_KERNELS=avx2 keeps the 256-bit ones)")
+        print("decode kernels: \(RuntimeBenchmark.kernelName)  (LORASERVE_KERNELS=avx512 leaves out AMX, avx2 also AVX-512)")
         if kernels {
             let bench = RuntimeBenchmark(model: loaded)
             for p in [Projection.q, .down] {

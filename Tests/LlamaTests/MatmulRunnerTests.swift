@@ -3,8 +3,9 @@ import Llama
 import Tensor
 
 /// `MatmulRunner` picks a kernel by token count: the integer one-token kernel, the multi-token
-/// kernel in groups of up to eight, or sgemm over dequantized tiles. Every path, and every
-/// group split (9 = 8 + 1, 17 = 8 + 8 + 1, ...), must give the product of the dequantized
+/// kernel in groups of up to eight, or sgemm over dequantized tiles; on AMX machines the tile
+/// kernel (groups of 16) for 2 tokens and more. Every path, and every group split (9 = 8 + 1,
+/// 17 = 8 + 8 + 1, 17 = 16 + 1, ...), must give the product of the dequantized
 /// matrix (`WeightMatrix.dense`) in double precision, here on the default model's own Q4_1
 /// projections and its Q8_0 embedding rows.
 final class MatmulRunnerTests: XCTestCase {
@@ -35,11 +36,14 @@ final class MatmulRunnerTests: XCTestCase {
     func testEveryPathOnTheModelsMatrices() throws {
         let model = try SharedModel.get()
         let runner = MatmulRunner(pool: model.pool, maxCols: 1536)
-        let counts = [1, 2, 3, 4, 5, 8, 9, 17, 31, 64, 65, 100]
-        check(model.weights.layers[3].weight(.q), tokenCounts: counts, runner: runner)
-        check(model.weights.layers[3].weight(.down), tokenCounts: counts, runner: runner)
-        // The Q8_0 embedding as output head: 49152 rows, checked on the first 2048.
-        check(model.weights.output, rows: 2048, tokenCounts: [1, 3, 8, 13, 70], runner: runner)
+        let counts = [1, 2, 3, 4, 5, 8, 9, 16, 17, 31, 64, 65, 100]
+        for tiles in AMXTiles.available ? [true, false] : [false] {
+            runner.usesTiles = tiles
+            check(model.weights.layers[3].weight(.q), tokenCounts: counts, runner: runner)
+            check(model.weights.layers[3].weight(.down), tokenCounts: counts, runner: runner)
+            // The Q8_0 embedding as output head: 49152 rows, checked on the first 2048.
+            check(model.weights.output, rows: 2048, tokenCounts: [1, 3, 8, 13, 70], runner: runner)
+        }
     }
 
     /// f32 matrices (merged adapters, small models): the multi-token kernel when the rows are

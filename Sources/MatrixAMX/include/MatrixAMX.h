@@ -43,6 +43,27 @@ void amx_pack_columns(const float *b, long ldb, int transposed, int n, int k, in
 /// c0 a multiple of 32. Configures this thread's tiles first.
 void amx_multiply(const uint16_t *a, const uint16_t *b, int m, int n, int k, float *c, long ldc, int c0, int c1);
 
+// Products of quantized weight rows (ggml Q4_1 and Q8_0 blocks of 32) with tokens, 16 at a time, for the engine's
+// batched decode and prompts. The 4-bit (or 8-bit) integers are exact in bfloat16, and the activations are split
+// in three (hi + mid + lo, all 24 bits of f32), so Σ W·x = Σ_blocks d·(Σ q·x_hi + Σ q·x_mid + Σ q·x_lo) + m·Σ x
+// loses nothing to bfloat16: three tile products a block, scaled per block and row in f32 registers.
+
+/// uint16 elements of `amx_pack_tokens`' output for `blocks` 32-column blocks (room for 16 tokens).
+size_t amx_token_pack_count(int blocks);
+
+/// Packs tokens x[0..<count] (count 1...16, row stride ldx, blocks · 32 columns) for `amx_q4_1_rows` and
+/// `amx_q8_0_rows`; `sums` gets Σ x over each block and token ([blocks][16], zero past count).
+void amx_pack_tokens(const float *x, long ldx, int count, int blocks, uint16_t *packed, float *sums);
+
+/// out[t · ldo + r] = Σ_c W[r, c] · x[t, c] for t in 0..<count (as packed) and r in 0..<rows, W the Q4_1 rows at
+/// `w` (rowBytes apart, `blocks` blocks each). Configures this thread's tiles.
+void amx_q4_1_rows(const uint8_t *w, long row_bytes, int rows, int blocks, const uint16_t *packed, const float *sums,
+                   int count, float *out, long ldo);
+
+/// As amx_q4_1_rows, W in Q8_0 blocks.
+void amx_q8_0_rows(const uint8_t *w, long row_bytes, int rows, int blocks, const uint16_t *packed, int count,
+                   float *out, long ldo);
+
 #ifdef __cplusplus
 }
 #endif
