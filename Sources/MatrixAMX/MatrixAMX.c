@@ -116,17 +116,15 @@ typedef struct {
     uint8_t rows[16];
 } __attribute__((packed)) TileConfig;
 
-// Eight tiles of 16 rows x 64 bytes: 0-3 the 32 x 32 block of C, 4-5 two A blocks, 6-7 two B blocks.
-static void configure(void) {
-    TileConfig config;
-    memset(&config, 0, sizeof config);
-    config.palette = 1;
-    for (int t = 0; t < 8; t++) {
-        config.rows[t] = 16;
-        config.colsb[t] = 64;
-    }
-    _tile_loadconfig(&config);
-}
+// Eight tiles of 16 rows x 64 bytes: for the dense products 0-3 the 32 x 32 block of C, 4-5 two A blocks, 6-7 two
+// B blocks. A constant: gcc -O2 dropped the stores of a configuration built on the stack before ldtilecfg.
+static const TileConfig SIXTEEN_BY_64 = {
+    .palette = 1,
+    .colsb = {64, 64, 64, 64, 64, 64, 64, 64},
+    .rows = {16, 16, 16, 16, 16, 16, 16, 16},
+};
+
+static void configure(void) { _tile_loadconfig(&SIXTEEN_BY_64); }
 
 // C block (32 x 32 at ldc) += A rows [i, i+32) · B columns [j, j+32) over summed blocks [kb0, kb1); zeroed first
 // when `first`.
@@ -241,32 +239,10 @@ void amx_pack_tokens(const float *x, long ldx, int count, int blocks, uint16_t *
     }
 }
 
-// Tiles for the quantized products: 0 = C (16 rows x 16 tokens), 2 = A (16 rows x 32 weights),
-// 4, 5 and 6 = the tokens' hi, mid and lo (16 pairs x 16 tokens).
-static void configure_rows(void) {
-    TileConfig config;
-    memset(&config, 0, sizeof config);
-    config.palette = 1;
-    const int used[5] = {0, 2, 4, 5, 6};
-    for (int i = 0; i < 5; i++) {
-        config.rows[used[i]] = 16;
-        config.colsb[used[i]] = 64;
-    }
-    _tile_loadconfig(&config);
-}
-
 static inline float half_to_float(const uint8_t *p) {
     uint16_t h;
     memcpy(&h, p, 2);
     return _cvtsh_ss(h);
-}
-
-// Writes the 16 x count accumulators (row-major, 16 floats a row) out as out[t · ldo + r], r < rows.
-static inline void store_rows(const __m512 *acc, int rows, int count, float *out, long ldo) {
-    float buf[16 * 16];
-    for (int r = 0; r < 16; r++) _mm512_storeu_ps(buf + r * 16, acc[r]);
-    for (int t = 0; t < count; t++)
-        for (int r = 0; r < rows; r++) out[(size_t)t * ldo + r] = buf[r * 16 + t];
 }
 
 // Converts block b of rows [0, n) (n <= 16) to bfloat16 rows of 32 in `a`, and their scales to d and m (one
@@ -282,7 +258,6 @@ static inline void convert_block(const uint8_t *w, long row_bytes, int n, int b,
     const __m256i low = _mm256_set1_epi16(0x0F);
     for (int r = 0; r < n; r++) {
         const uint8_t *blk = w + (size_t)r * row_bytes + (size_t)b * block_bytes;
-        _mm_prefetch((const char *)blk + 8 * block_bytes, _MM_HINT_T0);
         if (q4) {
             __m256i bytes = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(blk + 4)));
             __m512i idx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(bytes, low)),
@@ -297,13 +272,18 @@ static inline void convert_block(const uint8_t *w, long row_bytes, int n, int b,
     }
 }
 
-// The rows of both kernels, in groups of 16. The tiles hand results back through memory, and neither a tile
-// store nor a tile load is forwarded from or to vector instructions, so the work is staggered: while block b's
-// products run, block b+1's weights are converted and block b-1's results (stored one iteration earlier) are
-// scaled into the accumulators, which stay in registers (16 rows always; missing rows are zero).
+// The rows of both kernels, 32 at a time: each block's token tiles are loaded once for two 16-row groups. The
+// tiles hand results back through memory, and neither a tile store nor a tile load is forwarded from or to vector
+// instructions, so each block's work is ordered to leave time between them: convert the two groups' weights
+// (vector stores), scale the previous block's two results into the accumulators (vector loads of what the tiles
+// stored one block ago), then the tile loads, products and stores of this block.
+enum { GROUPS = 2 };
+
 static void quantized_rows(const uint8_t *w, long row_bytes, int rows, int blocks, const uint16_t *packed,
                            const float *sums, int count, float *out, long ldo, int q4) {
-    configure_rows();
+    // Tiles: 0-1 C of the two 16-row groups (16 rows x 16 tokens), 2-3 their weights (16 rows x 32), 5-7 the
+    // tokens' hi, mid and lo (16 pairs x 16 tokens).
+    configure();
     uint16_t values[32];    // bfloat16 of 0...15, indexed by the nibbles
     for (int i = 0; i < 32; i++) {
         float f = (float)(i & 15);
@@ -312,47 +292,70 @@ static void quantized_rows(const uint8_t *w, long row_bytes, int rows, int block
         values[i] = (uint16_t)(u >> 16);
     }
     const __m512i table = _mm512_loadu_si512(values);
-    // Three stages in flight: block b converted, b-1 on the tiles, b-2 scaled into the accumulators.
-    uint16_t a[2][16 * 32] __attribute__((aligned(64)));
-    float c[2][16 * 16] __attribute__((aligned(64)));
-    float d[3][16] __attribute__((aligned(64))), m[3][16] __attribute__((aligned(64)));
     const __m512i offsets = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                                _mm512_set1_epi32((int)row_bytes));
-    for (int r0 = 0; r0 < rows; r0 += 16) {
-        const int n = rows - r0 < 16 ? rows - r0 : 16;
-        const uint8_t *wr = w + (size_t)r0 * row_bytes;
-        if (n < 16) memset(a, 0, sizeof a);
-        __m512 acc[16];
-#pragma clang loop unroll(full)
-        for (int r = 0; r < 16; r++) acc[r] = _mm512_setzero_ps();
-        for (int b = 0; b < blocks + 2; b++) {
-            // Tile work first: a tile load waits for older stores, so it goes before this iteration's.
-            if (b >= 1 && b <= blocks) {
-                const int e = b - 1;
-                const uint16_t *xt = packed + (size_t)e * TOKEN_BLOCK;
-                _tile_zero(0);
-                _tile_loadd(2, a[e & 1], 64);
-                _tile_loadd(4, xt, 64);
-                _tile_loadd(5, xt + HALF, 64);
-                _tile_loadd(6, xt + 2 * HALF, 64);
-                _tile_dpbf16ps(0, 2, 4);
-                _tile_dpbf16ps(0, 2, 5);
-                _tile_dpbf16ps(0, 2, 6);
-                _tile_stored(0, c[e & 1], 64);
-            }
-            if (b >= 2) {
-                const int e = b - 2;
-                const float *dp = d[e % 3], *mp = m[e % 3], *cp = c[e & 1];
-                const __m512 s = q4 ? _mm512_loadu_ps(sums + e * 16) : _mm512_setzero_ps();
-#pragma clang loop unroll(full)
-                for (int r = 0; r < 16; r++) {
-                    acc[r] = _mm512_fmadd_ps(_mm512_load_ps(cp + r * 16), _mm512_set1_ps(dp[r]), acc[r]);
-                    acc[r] = _mm512_fmadd_ps(s, _mm512_set1_ps(mp[r]), acc[r]);
+    uint16_t a[GROUPS][16 * 32] __attribute__((aligned(64)));
+    float c[GROUPS][16 * 16] __attribute__((aligned(64)));
+    float acc[GROUPS * 16][16] __attribute__((aligned(64)));
+    float d[2][GROUPS][16] __attribute__((aligned(64))), m[2][GROUPS][16] __attribute__((aligned(64)));
+    for (int r0 = 0; r0 < rows; r0 += GROUPS * 16) {
+        const int nr = rows - r0 < GROUPS * 16 ? rows - r0 : GROUPS * 16, groups = (nr + 15) / 16;
+        if (nr < GROUPS * 16) memset(a, 0, sizeof a);
+        memset(acc, 0, sizeof acc);
+        // The next 32 rows are one contiguous region: fetched a slice per block, a chunk ahead (16 rows walked
+        // a block at a time are 16 short strides, which the hardware prefetchers follow badly).
+        const char *next = (const char *)(w + (size_t)(r0 + nr) * row_bytes);
+        const long next_lines = r0 + nr < rows ? ((long)(rows - r0 - nr < GROUPS * 16 ? rows - r0 - nr : GROUPS * 16) * row_bytes + 63) / 64 : 0;
+        for (int b = 0; b <= blocks; b++) {
+            const int cur = b & 1, prev = cur ^ 1;
+            for (long l = next_lines * b / (blocks + 1); l < next_lines * (b + 1) / (blocks + 1); l++)
+                _mm_prefetch(next + l * 64, _MM_HINT_T0);
+            if (b < blocks)
+                for (int g = 0; g < groups; g++) {
+                    const int n = nr - g * 16 < 16 ? nr - g * 16 : 16;
+                    convert_block(w + (size_t)(r0 + g * 16) * row_bytes, row_bytes, n, b, q4, table, offsets, a[g],
+                                  d[cur][g], m[cur][g]);
+                }
+            if (b > 0) {
+                const __m512 s = q4 ? _mm512_loadu_ps(sums + (b - 1) * 16) : _mm512_setzero_ps();
+                for (int g = 0; g < groups; g++) {
+                    const float *dp = d[prev][g], *mp = m[prev][g];
+                    for (int r = 0; r < 16; r++) {
+                        __m512 v = _mm512_fmadd_ps(_mm512_load_ps(c[g] + r * 16), _mm512_set1_ps(dp[r]),
+                                                   _mm512_load_ps(acc[g * 16 + r]));
+                        if (q4) v = _mm512_fmadd_ps(s, _mm512_set1_ps(mp[r]), v);
+                        _mm512_store_ps(acc[g * 16 + r], v);
+                    }
                 }
             }
-            if (b < blocks) convert_block(wr, row_bytes, n, b, q4, table, offsets, a[b & 1], d[b % 3], m[b % 3]);
+            if (b == blocks) break;
+            // Two groups, two weight tiles: their chains of three products interleave (a tile load waits for
+            // every product still reading that tile, so one shared weight tile serialised the groups).
+            const uint16_t *xt = packed + (size_t)b * TOKEN_BLOCK;
+            _tile_loadd(5, xt, 64);
+            _tile_loadd(6, xt + HALF, 64);
+            _tile_loadd(7, xt + 2 * HALF, 64);
+            _tile_loadd(2, a[0], 64);
+            _tile_zero(0);
+            if (groups > 1) {
+                _tile_loadd(3, a[1], 64);
+                _tile_zero(1);
+                _tile_dpbf16ps(0, 2, 5); _tile_dpbf16ps(1, 3, 5);
+                _tile_dpbf16ps(0, 2, 6); _tile_dpbf16ps(1, 3, 6);
+                _tile_dpbf16ps(0, 2, 7); _tile_dpbf16ps(1, 3, 7);
+                _tile_stored(0, c[0], 64);
+                _tile_stored(1, c[1], 64);
+            } else {
+                _tile_dpbf16ps(0, 2, 5); _tile_dpbf16ps(0, 2, 6); _tile_dpbf16ps(0, 2, 7);
+                _tile_stored(0, c[0], 64);
+            }
         }
-        store_rows(acc, n, count, out + r0, ldo);
+        for (int g = 0; g < groups; g++) {
+            const int n = nr - g * 16 < 16 ? nr - g * 16 : 16;
+            float *o = out + r0 + g * 16;
+            for (int t = 0; t < count; t++)
+                for (int r = 0; r < n; r++) o[(size_t)t * ldo + r] = acc[g * 16 + r][t];
+        }
     }
     _tile_release();
 }

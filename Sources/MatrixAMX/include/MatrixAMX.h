@@ -4,9 +4,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// Single-precision matrix products on Intel AMX tiles (Sapphire Rapids and later), for the trainer.
+// Single-precision matrix products on Intel AMX tiles (Sapphire Rapids and later): dense ones for the trainer,
+// quantized weight rows against tokens for the engine (second half of this file).
 //
-// Each f32 operand is split into two bfloat16 numbers, hi = bf16(x) and lo = bf16(x - hi), which together
+// Dense: each f32 operand is split into two bfloat16 numbers, hi = bf16(x) and lo = bf16(x - hi), which together
 // carry 16 of f32's 24 significand bits, and C = A·Bᵀ is summed as Ahi·Bhi + Ahi·Blo + Alo·Bhi in f32 on the
 // tiles (the dropped Alo·Blo is 2^-16 of the rest): three bf16 tile products, each 16 times the f32 FMA rate.
 // Relative error ~4e-6 on the trainer's shapes, against ~1e-7 for f32 and ~2e-3 for plain bf16.
