@@ -14,19 +14,25 @@ final class ActivationStore {
     private let c: LlamaConfiguration
     private let qkvDim: Int
     private let ranks: [Int]                // rank sum per layer
-    private var offsets: [Int] = []         // [rstd1, qkv, x2, rstd2, gu, t] within a layer block
+    private var offsets: [Int] = []         // [rstd1, qkv, x2, rstd2, gu, att, t] within a layer block
     private var blockStarts: [Int] = []     // per layer (or one shared block)
     private var xStarts: [Int] = []         // per layer and the final output
+
+    /// Whether each layer's attention output is kept: the o projection's LoRA needs it in the backward pass, where
+    /// recomputing it was 3-4% of a training step (qDim floats a token and layer: 70 MB for 1024 tokens of SmolLM2).
+    let keepsAttention: Bool
 
     init(config: LlamaConfiguration, layout: LoRALayout) {
         c = config
         qkvDim = config.qDim + 2 * config.kvDim
         ranks = (0..<config.layerCount).map { layout.rankSum(layer: $0) }
+        keepsAttention = layout.slots.contains { $0.projection == .o }
     }
 
     deinit { storage?.deallocate() }
 
-    private var blockWidth: Int { 1 + qkvDim + c.dim + 1 + 2 * c.ffnDim }
+    private var attentionWidth: Int { keepsAttention ? c.qDim : 0 }
+    private var blockWidth: Int { 1 + qkvDim + c.dim + 1 + 2 * c.ffnDim + attentionWidth }
 
     /// Floats kept per row, all layers together, in either mode.
     func floatsPerRow(recompute: Bool) -> Int {
@@ -46,7 +52,7 @@ final class ActivationStore {
         xStarts = (0...c.layerCount).map { _ in defer { total += cap * c.dim }; return total }
         offsets = []
         var o = 0
-        for w in [1, qkvDim, c.dim, 1, 2 * c.ffnDim] { offsets.append(o); o += cap * w }
+        for w in [1, qkvDim, c.dim, 1, 2 * c.ffnDim, attentionWidth] { offsets.append(o); o += cap * w }
         offsets.append(o)
         let blocks = recompute ? [ranks.max() ?? 0] : ranks
         blockStarts = blocks.map { r in defer { total += cap * (blockWidth + r) }; return total }
@@ -64,7 +70,8 @@ final class ActivationStore {
     func x2(_ l: Int) -> UnsafeMutablePointer<Float> { at(l, 2) }      // [n, dim] residual after attention
     func rstd2(_ l: Int) -> UnsafeMutablePointer<Float> { at(l, 3) }   // [n]
     func gu(_ l: Int) -> UnsafeMutablePointer<Float> { at(l, 4) }      // [n, 2·ffn]: gate | up pre-activations
-    func t(_ l: Int) -> UnsafeMutablePointer<Float> { at(l, 5) }       // [n, rankSum(l)]: dropout(x)·Aᵀ per module
+    func att(_ l: Int) -> UnsafeMutablePointer<Float> { at(l, 5) }     // [n, qDim] attention output (keepsAttention)
+    func t(_ l: Int) -> UnsafeMutablePointer<Float> { at(l, 6) }       // [n, rankSum(l)]: dropout(x)·Aᵀ per module
 }
 
 /// Working memory of one pass, reused layer after layer (contents undefined between uses).

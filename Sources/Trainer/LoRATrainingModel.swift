@@ -127,7 +127,7 @@ public final class LoRATrainingModel {
         let lw = layerWeights
         let layer = base.weights.layers[l]
         let xIn = store.x(l), qkv = store.qkv(l), x2 = store.x2(l), gu = store.gu(l)
-        let xn = scratch[PassScratch.xn], att = scratch[PassScratch.att]
+        let xn = scratch[PassScratch.xn], att = store.keepsAttention ? store.att(l) : scratch[PassScratch.att]
         let proj = scratch[PassScratch.proj], h = scratch[PassScratch.h]
 
         // Attention block.
@@ -184,7 +184,8 @@ public final class LoRATrainingModel {
         let layer = base.weights.layers[l]
         base.dequantizeLayer(l, into: lw, pool: pool)
         let xIn = store.x(l), qkv = store.qkv(l), x2 = store.x2(l), gu = store.gu(l)
-        let xn = scratch[PassScratch.xn], att = scratch[PassScratch.att], h = scratch[PassScratch.h]
+        let xn = scratch[PassScratch.xn], h = scratch[PassScratch.h]
+        let att = store.keepsAttention ? store.att(l) : scratch[PassScratch.att]
         let dx = scratch[PassScratch.dx], dxn = scratch[PassScratch.dxn], dh = scratch[PassScratch.dh]
         let dgu = scratch[PassScratch.dgu], dqkv = scratch[PassScratch.dqkv], datt = scratch[PassScratch.datt]
         let needInputGradient = l > lowestAdaptedLayer
@@ -218,10 +219,8 @@ public final class LoRATrainingModel {
         }
 
         // Attention block. dx now holds d(loss)/d(x2).
-        // The o projection's LoRA needs its input; a recomputed layer has just left it in scratch.
-        if layout.slot(layer: l, .o) != nil && !store.recompute {
-            attention.forward(qkv: qkv, out: att, pass: pass, pool: pool, scratch: attentionScratch)
-        }
+        // The o projection's LoRA needs its input: kept by the forward pass (store.keepsAttention, which any o module
+        // turns on), or just recomputed with the layer.
         // datt[n, qDim] = dx[n, dim] · Wo[dim, qDim]
         gemm(m: n, n: c.qDim, k: c.dim, a: dx, lda: c.dim, b: lw.wo, ldb: c.qDim, c: datt, ldc: c.qDim)
         loraBackward(l, .o, dy: dx, ldy: c.dim, input: att, ldi: c.qDim, dInput: datt, pass: pass, step: step, dropout: useDropout)
