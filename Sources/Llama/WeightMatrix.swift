@@ -164,9 +164,9 @@ public final class MatmulRunner: @unchecked Sendable {
     private var tokenTiles: UnsafeMutablePointer<UInt16>?
     private var tokenSums: UnsafeMutablePointer<Float>?
     private var tokenGroupCapacity = 0
-    /// Q4_1 and Q8_0 products of 2 tokens or more on AMX tiles, where the CPU has them (AMXTiles): 8-stream decode
-    /// +20-27%, 32 streams ×2.1-2.3, 512-token prompts ×1.2-1.6 (`serve bench runtime`, alternating with
-    /// LORASERVE_KERNELS=avx512; bench/README.md).
+    /// Q4_1 and Q8_0 products of 2 tokens or more on AMX tiles, where the CPU has them (AMXTiles). Against the
+    /// AVX-512 kernels (bench/ab.sh medians, bench/README.md "AMX tiles"): 8-stream decode 260.5 -> 287.4 tokens/s
+    /// (343.2 with the packing split), 32 streams 281.8 -> 505.2, 512-token prompts 602.0 -> 725.2.
     public var usesTiles = AMXTiles.available
 
     /// `maxCols`: the widest matrix this runner will see.

@@ -33,12 +33,18 @@ size_t amx_packed_count(int m, int k) { return (size_t)round32(m) * (size_t)roun
 
 size_t amx_packed_row_offset(int r0, int k) { return (size_t)(r0 / 16) * (size_t)(round32(k) / 32) * BLOCK; }
 
-// hi = bf16(x) rounded to nearest even, lo = bf16(x - hi); x - hi is exact in f32.
-static inline void split(__m512 x, __m256i *hi, __m256i *lo) {
+// bf16(x), rounded to nearest even, and the remainder x - bf16(x), exact in f32.
+static inline __m256i high_part(__m512 x, __m512 *rest) {
     __m256i h = (__m256i)_mm512_cvtneps_pbh(x);
-    __m512 hf = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-    *hi = h;
-    *lo = (__m256i)_mm512_cvtneps_pbh(_mm512_sub_ps(x, hf));
+    *rest = _mm512_sub_ps(x, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
+    return h;
+}
+
+// hi = bf16(x), lo = bf16(x - hi).
+static inline void split(__m512 x, __m256i *hi, __m256i *lo) {
+    __m512 rest;
+    *hi = high_part(x, &rest);
+    *lo = (__m256i)_mm512_cvtneps_pbh(rest);
 }
 
 // Up to 16 floats from p (count of them valid, the rest zero).
@@ -221,15 +227,12 @@ void amx_pack_tokens(const float *x, long ldx, int count, int blocks, uint16_t *
             }
             sums[b * 16 + t] = _mm512_reduce_add_ps(_mm512_add_ps(x0, x1));
             uint32_t parts[3][16];
-            __m256i h0, r0, h1, r1, m0, l0, m1, l1;
-            split(x0, &h0, &r0);
-            split(x1, &h1, &r1);
-            // The remainder x - hi again split: exact, since x - hi - mid has at most 8 significant bits left.
-            __m512 rest0 = _mm512_sub_ps(x0, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h0), 16)));
-            __m512 rest1 = _mm512_sub_ps(x1, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h1), 16)));
+            // hi, then the exact remainder split again: x - hi - mid has at most 8 significant bits left, so lo is
+            // exact and hi + mid + lo = x.
+            __m512 rest0, rest1;
+            __m256i h0 = high_part(x0, &rest0), h1 = high_part(x1, &rest1), m0, l0, m1, l1;
             split(rest0, &m0, &l0);
             split(rest1, &m1, &l1);
-            (void)r0; (void)r1;
             _mm256_storeu_si256((__m256i *)parts[0], h0); _mm256_storeu_si256((__m256i *)parts[0] + 1, h1);
             _mm256_storeu_si256((__m256i *)parts[1], m0); _mm256_storeu_si256((__m256i *)parts[1] + 1, m1);
             _mm256_storeu_si256((__m256i *)parts[2], l0); _mm256_storeu_si256((__m256i *)parts[2] + 1, l1);
@@ -237,12 +240,6 @@ void amx_pack_tokens(const float *x, long ldx, int count, int blocks, uint16_t *
                 for (int p = 0; p < 16; p++) tile32[k * 256 + p * 16 + t] = parts[k][p];
         }
     }
-}
-
-static inline float half_to_float(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
 }
 
 // Converts block b of rows [0, n) (n <= 16) to bfloat16 rows of 32 in `a`, and their scales to d and m (one

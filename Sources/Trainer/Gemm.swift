@@ -9,7 +9,7 @@ struct Gemm {
     /// nil where AMX is absent or turned off (`LORASERVE_KERNELS=avx512`).
     let tiles: TileProducts?
 
-    init(pool: ThreadPool, tiles: Bool = TileProducts.available) {
+    init(pool: ThreadPool, tiles: Bool = AMXTiles.available) {
         self.pool = pool
         self.tiles = tiles ? TileProducts(pool: pool) : nil
     }

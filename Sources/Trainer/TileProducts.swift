@@ -6,9 +6,6 @@ import Tensor
 /// Packing, then the product, each split over the pool; every element of C is summed the same way however the
 /// columns are split, so the bits do not depend on the thread count.
 final class TileProducts {
-    /// AMX is there, allowed and granted (AMXTiles).
-    static var available: Bool { AMXTiles.available }
-
     /// A right operand packed once for many products (the output head).
     final class PackedOperand {
         let storage: UnsafeMutablePointer<UInt16>
@@ -23,8 +20,6 @@ final class TileProducts {
         }
 
         deinit { storage.deallocate() }
-
-        var bytes: Int { amx_packed_count(Int32(n), Int32(k)) * 2 }
     }
 
     let pool: ThreadPool

@@ -6,7 +6,7 @@ import XCTest
 /// off the 16- and 32-blocks, both layouts of B. Skipped where the CPU has no AMX or Linux refuses the tiles.
 final class TileProductsTests: XCTestCase {
     override func setUpWithError() throws {
-        try XCTSkipUnless(TileProducts.available, "no AMX-BF16 here (or LORASERVE_KERNELS asks for less)")
+        try XCTSkipUnless(AMXTiles.available, "no AMX-BF16 here (or LORASERVE_KERNELS asks for less)")
     }
 
     struct Case {
