@@ -7,8 +7,7 @@ import XCTest
 /// counts add up and agree with the server's usage fields and /metrics on the same run.
 final class BenchAgainstServerTests: XCTestCase {
     func testBenchCountsAgreeWithServerMetrics() throws {
-        let serve = TestPaths.packageRoot.appendingPathComponent(".build/release/serve").path
-        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: serve), "build `serve` in release first")
+        guard let serve = TestPaths.releaseServe else { throw XCTSkip("build `serve` in release first") }
         let (_, port) = try ServerFixture.server()
         // Quiet server: the metrics deltas below belong to this run only.
         XCTAssertTrue(try waitFor { try metric("loraserve_running_sequences", port: port) == 0 })
@@ -17,17 +16,10 @@ final class BenchAgainstServerTests: XCTestCase {
         let okBefore = try requests(status: 200, port: port)
 
         let json = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(getpid()).json").path
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: serve)
-        p.arguments = ["bench", "--url", "http://127.0.0.1:\(port)", "--clients", "4", "--duration", "4",
-                       "--max-tokens", "8-16", "--prompt-tokens", "16", "--json", json, "--quiet"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0, text)
+        let (status, text) = try runToEnd(serve, ["bench", "--url", "http://127.0.0.1:\(port)", "--clients", "4",
+                                                  "--duration", "4", "--max-tokens", "8-16", "--prompt-tokens", "16",
+                                                  "--json", json, "--quiet"])
+        XCTAssertEqual(status, 0, text)
 
         let result = try JSONParser.parse([UInt8](try Data(contentsOf: URL(fileURLWithPath: json))))
         let s = try XCTUnwrap(result["summary"])

@@ -8,26 +8,16 @@ import XCTest
 /// which kernels the last process ran.
 final class OpenBLASCoreTests: XCTestCase {
     func testServeRunsOnVectorKernels() throws {
-        let serve = TestPaths.packageRoot.appendingPathComponent(".build/release/serve").path
-        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: serve), "build `serve` in release first")
+        guard let serve = TestPaths.releaseServe else { throw XCTSkip("build `serve` in release first") }
         let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
         let flags = Set(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
         try XCTSkipUnless(flags.contains("avx2") && flags.contains("fma"), "a CPU without AVX2 keeps OpenBLAS's choice")
 
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: serve)
-        p.arguments = ["template", "--help"]
         var env = ProcessInfo.processInfo.environment
         env["OPENBLAS_CORETYPE"] = nil
         env["OPENBLAS_VERBOSE"] = "2"
-        p.environment = env
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0, text)
+        let (status, text) = try runToEnd(serve, ["template", "--help"], environment: env)
+        XCTAssertEqual(status, 0, text)
         let cores = text.split(separator: "\n").filter { $0.hasPrefix("Core: ") }.map { $0.dropFirst(6).lowercased() }
         let last = try XCTUnwrap(cores.last, "OpenBLAS printed no core: \(text)")
         let wide = ["skylakex", "cooperlake", "sapphirerapids"]

@@ -26,3 +26,28 @@ public enum TestPaths {
         return try JSONSerialization.jsonObject(with: data)
     }
 }
+
+extension TestPaths {
+    /// The release `serve` that scripts/test.sh builds before the tests, or nil when it is not there.
+    public static var releaseServe: String? {
+        let path = packageRoot.appendingPathComponent(".build/release/serve").path
+        return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+    }
+}
+
+/// Runs `executable` to the end; its exit status and everything it wrote to stdout and stderr, interleaved.
+/// `environment` replaces the test process's own when given.
+public func runToEnd(_ executable: String, _ arguments: [String],
+                     environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = arguments
+    if let environment { p.environment = environment }
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    try p.run()
+    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    return (p.terminationStatus, text)
+}
