@@ -1,3 +1,4 @@
+import Foundation
 import GGUF
 import MatrixAMX
 import Tensor
@@ -18,6 +19,10 @@ public final class WeightMatrix: @unchecked Sendable {
     public let rows: Int
     public let cols: Int
     public let storage: Storage
+    /// This matrix in MatrixAMX's tile layout (`tileWeights`): made by the first tile product that needs it (only the
+    /// engine's; the trainer dequantizes) and kept, as many bytes again as the quantized blocks.
+    private var tileLayout: UnsafeMutableRawPointer?
+    private let tileLayoutLock = NSLock()
 
     /// A matrix that owns a copy of `values` (row-major `[rows, cols]`).
     public init(rows: Int, cols: Int, copying values: [Float]) {
@@ -43,6 +48,7 @@ public final class WeightMatrix: @unchecked Sendable {
 
     deinit {
         if case .f32(let buf) = storage { buf.deallocate() }
+        tileLayout?.deallocate()
     }
 
     /// Bytes of weight data (what one full pass over the matrix reads).
@@ -109,6 +115,27 @@ public final class WeightMatrix: @unchecked Sendable {
     var hasTileKernel: Bool {
         guard case .quantized(let type, _, _, _) = storage, cols % 32 == 0 else { return false }
         return type == .q4_1 || type == .q8_0
+    }
+
+    /// The quantized blocks repacked for `amx_tile_rows` (16 rows' blocks together, transposed), on the pool's
+    /// threads the first time. Only when `hasTileKernel`.
+    func tileWeights(pool: ThreadPool) -> UnsafePointer<UInt8> {
+        tileLayoutLock.lock()
+        defer { tileLayoutLock.unlock() }
+        if let layout = tileLayout { return UnsafePointer(layout.assumingMemoryBound(to: UInt8.self)) }
+        guard case .quantized(let type, let blocks, let rowBytes, _) = storage else {
+            preconditionFailure("WeightMatrix: no tile layout for f32 storage")
+        }
+        let q4: Int32 = type == .q4_1 ? 1 : 0, rows = Int32(rows), count = Int32(cols / 32)
+        let layout = UnsafeMutableRawPointer.allocate(byteCount: amx_tile_weights_bytes(q4, rows, count), alignment: 64)
+        let out = layout.assumingMemoryBound(to: UInt8.self), w = blocks.assumingMemoryBound(to: UInt8.self)
+        let groups = (Int(rows) + 15) / 16, parts = min(groups, 4 * pool.threadCount), per = (groups + parts - 1) / parts
+        pool.parallelFor(parts) { part in
+            let g0 = part * per, g1 = min(groups, g0 + per)
+            if g0 < g1 { amx_tile_weights(q4, w, rowBytes, rows, count, Int32(g0), Int32(g1), out) }
+        }
+        tileLayout = layout
+        return UnsafePointer(out)
     }
 
     /// Whether `dot(row:tokens:...)` has a kernel for this storage.
@@ -271,46 +298,37 @@ public final class MatmulRunner: @unchecked Sendable {
         }
     }
 
-    /// Q4_1 / Q8_0 rows against the tokens on AMX tiles (MatrixAMX): the tokens packed once, 16 at a time, then
-    /// rows in chunks over the pool, each chunk converting its weights to bfloat16 a block at a time (again for
-    /// every group of 16 tokens: the conversion, not the tile products, is most of the time).
+    /// Q4_1 / Q8_0 rows against the tokens on AMX tiles (MatrixAMX): the tokens packed once, in groups of 16, then
+    /// the weights (in their tile layout) in chunks of 32-row pairs over the pool, each block converted once for up to
+    /// eight groups of tokens.
     private func tileProduct(_ w: WeightMatrix, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, n: Int) {
-        guard case .quantized(let type, let weights, let rowBytes, _) = w.storage else { return }
+        guard case .quantized(let type, _, _, _) = w.storage else { return }
+        let weights = w.tileWeights(pool: pool)
         let rows = w.rows, cols = w.cols, blocks = cols / 32
         let groups = (n + 15) / 16
         precondition(cols <= maxCols, "MatmulRunner: matrix wider than maxCols")
-        let packCount = amx_token_pack_count(Int32(maxCols / 32)), sumCount = maxCols / 32 * 16
         if groups > tokenGroupCapacity {
             tokenTiles?.deallocate()
             tokenSums?.deallocate()
-            tokenTiles = .allocate(capacity: groups * packCount)
-            tokenSums = .allocate(capacity: groups * sumCount)
+            tokenTiles = .allocate(capacity: groups * amx_token_tiles_count(1, Int32(maxCols / 32)))
+            tokenSums = .allocate(capacity: groups * maxCols / 32 * 16)
             tokenGroupCapacity = groups
         }
-        let tiles = tokenTiles!, sums = tokenSums!
+        let tiles = tokenTiles!, sums = tokenSums!, groupTiles = amx_token_tiles_count(1, Int32(blocks))
         // Packing in (group, block range) parts, so that one group of 8 decode tokens is split over the threads too
         // (it was ~5% of an 8-stream step on one thread).
         let ranges = max(1, min(blocks, 2 * pool.threadCount / groups)), perRange = (blocks + ranges - 1) / ranges
         pool.parallelFor(groups * ranges) { part in
             let g = part / ranges, b0 = (part % ranges) * perRange, b1 = min(blocks, b0 + perRange)
             guard b0 < b1 else { return }
-            amx_pack_tokens(input + g * 16 * cols + 32 * b0, cols, Int32(min(16, n - g * 16)), Int32(b1 - b0),
-                            tiles + g * packCount + amx_token_pack_count(Int32(b0)), sums + g * sumCount + 16 * b0)
+            amx_pack_token_tiles(input + g * 16 * cols, cols, Int32(min(16, n - g * 16)), Int32(b0), Int32(b1),
+                                 tiles + g * groupTiles, sums + g * blocks * 16)
         }
-        let chunk = rowChunk(rows, granularity: 16)
-        pool.parallelFor((rows + chunk - 1) / chunk) { c in
-            let r0 = c * chunk, r1 = min(rows, r0 + chunk)
-            let wr = (weights + r0 * rowBytes).assumingMemoryBound(to: UInt8.self)
-            for g in 0..<groups {
-                let count = Int32(min(16, n - g * 16))
-                let out = output + g * 16 * rows + r0
-                if type == .q4_1 {
-                    amx_q4_1_rows(wr, rowBytes, Int32(r1 - r0), Int32(blocks), tiles + g * packCount, sums + g * sumCount,
-                                  count, out, rows)
-                } else {
-                    amx_q8_0_rows(wr, rowBytes, Int32(r1 - r0), Int32(blocks), tiles + g * packCount, count, out, rows)
-                }
-            }
+        let q4: Int32 = type == .q4_1 ? 1 : 0, rowGroups = (rows + 15) / 16
+        let chunk = rowChunk(rows, granularity: 32) / 16
+        pool.parallelFor((rowGroups + chunk - 1) / chunk) { c in
+            let g0 = c * chunk, g1 = min(rowGroups, g0 + chunk)
+            amx_tile_rows(q4, weights, Int32(rows), Int32(blocks), Int32(g0), Int32(g1), tiles, sums, Int32(n), output, rows)
         }
     }
 

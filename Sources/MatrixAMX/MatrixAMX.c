@@ -1,6 +1,8 @@
-// AMX tile products for MatrixAMX.h. Compiled with AMX and AVX-512 flags (Package.swift); nothing here runs unless
-// the caller found AMX-BF16 and AVX-512-BF16 on the CPU and amx_request_permission() returned 1.
+// Dense f32 tile products for MatrixAMX.h (the trainer's; QuantizedTiles.c has the engine's). Compiled with AMX
+// and AVX-512 flags (Package.swift); nothing here runs unless the caller found AMX-BF16 and AVX-512-BF16 on the CPU
+// and amx_request_permission() returned 1.
 #include "MatrixAMX.h"
+#include "TileSupport.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -32,13 +34,6 @@ int amx_request_permission(void) {
 size_t amx_packed_count(int m, int k) { return (size_t)round32(m) * (size_t)round32(k) * 2; }
 
 size_t amx_packed_row_offset(int r0, int k) { return (size_t)(r0 / 16) * (size_t)(round32(k) / 32) * BLOCK; }
-
-// bf16(x), rounded to nearest even, and the remainder x - bf16(x), exact in f32.
-static inline __m256i high_part(__m512 x, __m512 *rest) {
-    __m256i h = (__m256i)_mm512_cvtneps_pbh(x);
-    *rest = _mm512_sub_ps(x, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
-    return h;
-}
 
 // hi = bf16(x), lo = bf16(x - hi).
 static inline void split(__m512 x, __m256i *hi, __m256i *lo) {
@@ -115,21 +110,7 @@ void amx_pack_columns(const float *b, long ldb, int transposed, int n, int k, in
     }
 }
 
-typedef struct {
-    uint8_t palette, start_row;
-    uint8_t reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} __attribute__((packed)) TileConfig;
-
-// Eight tiles of 16 rows x 64 bytes: for the dense products 0-3 the 32 x 32 block of C, 4-5 two A blocks, 6-7 two
-// B blocks. A constant: gcc -O2 dropped the stores of a configuration built on the stack before ldtilecfg.
-static const TileConfig SIXTEEN_BY_64 = {
-    .palette = 1,
-    .colsb = {64, 64, 64, 64, 64, 64, 64, 64},
-    .rows = {16, 16, 16, 16, 16, 16, 16, 16},
-};
-
+// Tiles for the dense products: 0-3 the 32 x 32 block of C, 4-5 two A blocks, 6-7 two B blocks.
 static void configure(void) { _tile_loadconfig(&SIXTEEN_BY_64); }
 
 // C block (32 x 32 at ldc) += A rows [i, i+32) · B columns [j, j+32) over summed blocks [kb0, kb1); zeroed first
@@ -202,167 +183,4 @@ void amx_multiply(const uint16_t *a, const uint16_t *b, int m, int n, int k, flo
         }
     }
     _tile_release();
-}
-
-// MARK: - Quantized weight rows against a few tokens
-
-// Tokens for the quantized products are split in three: hi, mid = bf16(x - hi), lo = bf16(x - hi - mid) carry
-// all 24 significand bits of f32, and the weights' integers are exact in bfloat16, so each tile product is as
-// exact as an f32 one (a two-way split, 16 bits, moved the logits ~1e-3 off the reference after 30 layers).
-enum { TOKEN_BLOCK = 3 * HALF };
-
-size_t amx_token_pack_count(int blocks) { return (size_t)blocks * TOKEN_BLOCK; }
-
-void amx_pack_tokens(const float *x, long ldx, int count, int blocks, uint16_t *packed, float *sums) {
-    // Per block: the hi, mid and lo tiles, each 16 pairs x 16 tokens x 2, tokens past count zero (a product with
-    // 8 columns measured 3 times slower than with 16, so the tiles are always 16 wide).
-    for (int b = 0; b < blocks; b++) {
-        uint32_t *tile32 = (uint32_t *)(packed + (size_t)b * TOKEN_BLOCK);
-        for (int t = 0; t < 16; t++) {
-            __m512 x0 = _mm512_setzero_ps(), x1 = _mm512_setzero_ps();
-            if (t < count) {
-                const float *src = x + (size_t)t * ldx + b * 32;
-                x0 = _mm512_loadu_ps(src);
-                x1 = _mm512_loadu_ps(src + 16);
-            }
-            sums[b * 16 + t] = _mm512_reduce_add_ps(_mm512_add_ps(x0, x1));
-            uint32_t parts[3][16];
-            // hi, then the exact remainder split again: x - hi - mid has at most 8 significant bits left, so lo is
-            // exact and hi + mid + lo = x.
-            __m512 rest0, rest1;
-            __m256i h0 = high_part(x0, &rest0), h1 = high_part(x1, &rest1), m0, l0, m1, l1;
-            split(rest0, &m0, &l0);
-            split(rest1, &m1, &l1);
-            _mm256_storeu_si256((__m256i *)parts[0], h0); _mm256_storeu_si256((__m256i *)parts[0] + 1, h1);
-            _mm256_storeu_si256((__m256i *)parts[1], m0); _mm256_storeu_si256((__m256i *)parts[1] + 1, m1);
-            _mm256_storeu_si256((__m256i *)parts[2], l0); _mm256_storeu_si256((__m256i *)parts[2] + 1, l1);
-            for (int k = 0; k < 3; k++)
-                for (int p = 0; p < 16; p++) tile32[k * 256 + p * 16 + t] = parts[k][p];
-        }
-    }
-}
-
-// Converts block b of rows [0, n) (n <= 16) to bfloat16 rows of 32 in `a`, and their scales to d and m (one
-// gather each way; zero past n): Q4_1 when `q4`, else Q8_0 (m zero). `offsets` holds r · row_bytes.
-static inline void convert_block(const uint8_t *w, long row_bytes, int n, int b, int q4, __m512i table,
-                                 __m512i offsets, uint16_t *a, float *d, float *m) {
-    const int block_bytes = q4 ? 20 : 34;
-    const __mmask16 present = (__mmask16)((1u << n) - 1);
-    // The first four bytes of each row's block: d, then m (Q4_1) or two weights (Q8_0).
-    __m512i head = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), present, offsets, w + (size_t)b * block_bytes, 1);
-    _mm512_store_ps(d, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(head)));
-    _mm512_store_ps(m, q4 ? _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(head, 16))) : _mm512_setzero_ps());
-    const __m256i low = _mm256_set1_epi16(0x0F);
-    for (int r = 0; r < n; r++) {
-        const uint8_t *blk = w + (size_t)r * row_bytes + (size_t)b * block_bytes;
-        if (q4) {
-            __m256i bytes = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(blk + 4)));
-            __m512i idx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(bytes, low)),
-                                             _mm256_srli_epi16(bytes, 4), 1);
-            _mm512_store_si512(a + r * 32, _mm512_permutexvar_epi16(idx, table));
-        } else {
-            // int8 -> f32 -> bfloat16, exact (|q| <= 128 needs 8 significant bits).
-            __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 2))));
-            __m512 hi = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 18))));
-            _mm512_store_si512(a + r * 32, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
-        }
-    }
-}
-
-// The rows of both kernels, 32 at a time: each block's token tiles are loaded once for two 16-row groups. The
-// tiles hand results back through memory, and neither a tile store nor a tile load is forwarded from or to vector
-// instructions, so each block's work is ordered to leave time between them: convert the two groups' weights
-// (vector stores), scale the previous block's two results into the accumulators (vector loads of what the tiles
-// stored one block ago), then the tile loads, products and stores of this block.
-enum { GROUPS = 2 };
-
-static void quantized_rows(const uint8_t *w, long row_bytes, int rows, int blocks, const uint16_t *packed,
-                           const float *sums, int count, float *out, long ldo, int q4) {
-    // Tiles: 0-1 C of the two 16-row groups (16 rows x 16 tokens), 2-3 their weights (16 rows x 32), 5-7 the
-    // tokens' hi, mid and lo (16 pairs x 16 tokens).
-    configure();
-    uint16_t values[32];    // bfloat16 of 0...15, indexed by the nibbles
-    for (int i = 0; i < 32; i++) {
-        float f = (float)(i & 15);
-        uint32_t u;
-        memcpy(&u, &f, 4);
-        values[i] = (uint16_t)(u >> 16);
-    }
-    const __m512i table = _mm512_loadu_si512(values);
-    const __m512i offsets = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                               _mm512_set1_epi32((int)row_bytes));
-    uint16_t a[GROUPS][16 * 32] __attribute__((aligned(64)));
-    float c[GROUPS][16 * 16] __attribute__((aligned(64)));
-    float acc[GROUPS * 16][16] __attribute__((aligned(64)));
-    float d[2][GROUPS][16] __attribute__((aligned(64))), m[2][GROUPS][16] __attribute__((aligned(64)));
-    for (int r0 = 0; r0 < rows; r0 += GROUPS * 16) {
-        const int nr = rows - r0 < GROUPS * 16 ? rows - r0 : GROUPS * 16, groups = (nr + 15) / 16;
-        if (nr < GROUPS * 16) memset(a, 0, sizeof a);
-        memset(acc, 0, sizeof acc);
-        // The next 32 rows are one contiguous region: fetched a slice per block, a chunk ahead (16 rows walked
-        // a block at a time are 16 short strides, which the hardware prefetchers follow badly).
-        const char *next = (const char *)(w + (size_t)(r0 + nr) * row_bytes);
-        const long next_lines = r0 + nr < rows ? ((long)(rows - r0 - nr < GROUPS * 16 ? rows - r0 - nr : GROUPS * 16) * row_bytes + 63) / 64 : 0;
-        for (int b = 0; b <= blocks; b++) {
-            const int cur = b & 1, prev = cur ^ 1;
-            for (long l = next_lines * b / (blocks + 1); l < next_lines * (b + 1) / (blocks + 1); l++)
-                _mm_prefetch(next + l * 64, _MM_HINT_T0);
-            if (b < blocks)
-                for (int g = 0; g < groups; g++) {
-                    const int n = nr - g * 16 < 16 ? nr - g * 16 : 16;
-                    convert_block(w + (size_t)(r0 + g * 16) * row_bytes, row_bytes, n, b, q4, table, offsets, a[g],
-                                  d[cur][g], m[cur][g]);
-                }
-            if (b > 0) {
-                const __m512 s = q4 ? _mm512_loadu_ps(sums + (b - 1) * 16) : _mm512_setzero_ps();
-                for (int g = 0; g < groups; g++) {
-                    const float *dp = d[prev][g], *mp = m[prev][g];
-                    for (int r = 0; r < 16; r++) {
-                        __m512 v = _mm512_fmadd_ps(_mm512_load_ps(c[g] + r * 16), _mm512_set1_ps(dp[r]),
-                                                   _mm512_load_ps(acc[g * 16 + r]));
-                        if (q4) v = _mm512_fmadd_ps(s, _mm512_set1_ps(mp[r]), v);
-                        _mm512_store_ps(acc[g * 16 + r], v);
-                    }
-                }
-            }
-            if (b == blocks) break;
-            // Two groups, two weight tiles: their chains of three products interleave (a tile load waits for
-            // every product still reading that tile, so one shared weight tile serialised the groups).
-            const uint16_t *xt = packed + (size_t)b * TOKEN_BLOCK;
-            _tile_loadd(5, xt, 64);
-            _tile_loadd(6, xt + HALF, 64);
-            _tile_loadd(7, xt + 2 * HALF, 64);
-            _tile_loadd(2, a[0], 64);
-            _tile_zero(0);
-            if (groups > 1) {
-                _tile_loadd(3, a[1], 64);
-                _tile_zero(1);
-                _tile_dpbf16ps(0, 2, 5); _tile_dpbf16ps(1, 3, 5);
-                _tile_dpbf16ps(0, 2, 6); _tile_dpbf16ps(1, 3, 6);
-                _tile_dpbf16ps(0, 2, 7); _tile_dpbf16ps(1, 3, 7);
-                _tile_stored(0, c[0], 64);
-                _tile_stored(1, c[1], 64);
-            } else {
-                _tile_dpbf16ps(0, 2, 5); _tile_dpbf16ps(0, 2, 6); _tile_dpbf16ps(0, 2, 7);
-                _tile_stored(0, c[0], 64);
-            }
-        }
-        for (int g = 0; g < groups; g++) {
-            const int n = nr - g * 16 < 16 ? nr - g * 16 : 16;
-            float *o = out + r0 + g * 16;
-            for (int t = 0; t < count; t++)
-                for (int r = 0; r < n; r++) o[(size_t)t * ldo + r] = acc[g * 16 + r][t];
-        }
-    }
-    _tile_release();
-}
-
-void amx_q4_1_rows(const uint8_t *w, long row_bytes, int rows, int blocks, const uint16_t *packed, const float *sums,
-                   int count, float *out, long ldo) {
-    quantized_rows(w, row_bytes, rows, blocks, packed, sums, count, out, ldo, 1);
-}
-
-void amx_q8_0_rows(const uint8_t *w, long row_bytes, int rows, int blocks, const uint16_t *packed, int count,
-                   float *out, long ldo) {
-    quantized_rows(w, row_bytes, rows, blocks, packed, NULL, count, out, ldo, 0);
 }

@@ -5,7 +5,7 @@
 #include <stdint.h>
 
 // Single-precision matrix products on Intel AMX tiles (Sapphire Rapids and later): dense ones for the trainer,
-// quantized weight rows against tokens for the engine (second half of this file).
+// quantized weights against tokens for the engine (second half of this file).
 //
 // Dense: each f32 operand is split into two bfloat16 numbers, hi = bf16(x) and lo = bf16(x - hi), which together
 // carry 16 of f32's 24 significand bits, and C = A·Bᵀ is summed as Ahi·Bhi + Ahi·Blo + Alo·Bhi in f32 on the
@@ -44,26 +44,33 @@ void amx_pack_columns(const float *b, long ldb, int transposed, int n, int k, in
 /// c0 a multiple of 32. Configures this thread's tiles first.
 void amx_multiply(const uint16_t *a, const uint16_t *b, int m, int n, int k, float *c, long ldc, int c0, int c1);
 
-// Products of quantized weight rows (ggml Q4_1 and Q8_0 blocks of 32) with tokens, 16 at a time, for the engine's
-// batched decode and prompts. The 4-bit (or 8-bit) integers are exact in bfloat16, and the activations are split
-// in three (hi + mid + lo, all 24 bits of f32), so Σ W·x = Σ_blocks d·(Σ q·x_hi + Σ q·x_mid + Σ q·x_lo) + m·Σ x
-// loses nothing to bfloat16: three tile products a block, scaled per block and row in f32 registers.
+// Products of quantized weights (ggml Q4_1 and Q8_0 blocks of 32) with tokens, for the engine's batched decode and
+// prompts (QuantizedTiles.c). The weights are first repacked into a tile layout (the same bytes per block, 16 rows'
+// blocks together and transposed, so that a weight tile is a few shifts and a table lookup away). The 4-bit (8-bit)
+// integers are exact in bfloat16, and each activation is split in three (hi + mid + lo, all 24 bits of f32), so
+// Σ W·x = Σ_blocks d·(Σ q·x_hi + Σ q·x_mid + Σ q·x_lo) + m·Σ x loses nothing to bfloat16; a block's three parts of
+// up to 5 tokens share one tile (the rows of 6-8 tokens two), and each block's sums are scaled by d (plus m·Σx for
+// Q4_1) in f32 registers.
 
-/// uint16 elements of `amx_pack_tokens`' output for `blocks` 32-column blocks (room for 16 tokens).
-size_t amx_token_pack_count(int blocks);
+/// Bytes of the tile layout of a Q4_1 (`q4` = 1) or Q8_0 matrix of `rows` rows, `blocks` blocks each.
+size_t amx_tile_weights_bytes(int q4, int rows, int blocks);
 
-/// Packs tokens x[0..<count] (count 1...16, row stride ldx, blocks · 32 columns) for `amx_q4_1_rows` and
-/// `amx_q8_0_rows`; `sums` gets Σ x over each block and token ([blocks][16], zero past count).
-void amx_pack_tokens(const float *x, long ldx, int count, int blocks, uint16_t *packed, float *sums);
+/// Writes 16-row groups [g0, g1) of the Q4_1 / Q8_0 rows at `w` (`row_bytes` apart) into the tile layout `out` of
+/// the whole matrix; rows past `rows` are zeros.
+void amx_tile_weights(int q4, const uint8_t *w, long row_bytes, int rows, int blocks, int g0, int g1, uint8_t *out);
 
-/// out[t · ldo + r] = Σ_c W[r, c] · x[t, c] for t in 0..<count (as packed) and r in 0..<rows, W the Q4_1 rows at
-/// `w` (rowBytes apart, `blocks` blocks each). Configures this thread's tiles.
-void amx_q4_1_rows(const uint8_t *w, long row_bytes, int rows, int blocks, const uint16_t *packed, const float *sums,
-                   int count, float *out, long ldo);
+/// uint16 elements of the packed tokens of `groups` groups of 16 over `blocks` blocks.
+size_t amx_token_tiles_count(int groups, int blocks);
 
-/// As amx_q4_1_rows, W in Q8_0 blocks.
-void amx_q8_0_rows(const uint8_t *w, long row_bytes, int rows, int blocks, const uint16_t *packed, int count,
-                   float *out, long ldo);
+/// Packs blocks [b0, b1) of one group of tokens x[0..<count] (count 1...16, row stride ldx) into `tiles` (that
+/// group's, `amx_token_tiles_count(1, blocks)`); `sums` ([blocks][16]) gets Σ x over each block and token.
+void amx_pack_token_tiles(const float *x, long ldx, int count, int b0, int b1, uint16_t *tiles, float *sums);
+
+/// out[t · ldo + r] = Σ_c W[r, c] · x[t, c] for the n tokens packed in `tiles`/`sums` (groups of 16, then the rest,
+/// one after another) and the rows r of 16-row groups [g0, g1) (below `rows`), W in the tile layout `tw`.
+/// Configures this thread's tiles.
+void amx_tile_rows(int q4, const uint8_t *tw, int rows, int blocks, int g0, int g1, const uint16_t *tiles,
+                   const float *sums, int n, float *out, long ldo);
 
 #ifdef __cplusplus
 }

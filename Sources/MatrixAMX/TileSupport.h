@@ -1,0 +1,30 @@
+// What both tile files share: the tile configuration and the bfloat16 split. Internal to MatrixAMX.
+#ifndef MATRIX_AMX_TILE_SUPPORT_H
+#define MATRIX_AMX_TILE_SUPPORT_H
+
+#include <immintrin.h>
+#include <stdint.h>
+
+typedef struct {
+    uint8_t palette, start_row;
+    uint8_t reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} __attribute__((packed)) TileConfig;
+
+// Eight tiles of 16 rows x 64 bytes. A constant: gcc -O2 dropped the stores of a configuration built on the stack
+// before ldtilecfg.
+static const TileConfig SIXTEEN_BY_64 = {
+    .palette = 1,
+    .colsb = {64, 64, 64, 64, 64, 64, 64, 64},
+    .rows = {16, 16, 16, 16, 16, 16, 16, 16},
+};
+
+// bf16(x), rounded to nearest even, and the remainder x - bf16(x), exact in f32.
+static inline __m256i high_part(__m512 x, __m512 *rest) {
+    __m256i h = (__m256i)_mm512_cvtneps_pbh(x);
+    *rest = _mm512_sub_ps(x, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
+    return h;
+}
+
+#endif
