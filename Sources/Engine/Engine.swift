@@ -78,6 +78,7 @@ public final class Engine: @unchecked Sendable {
         scheduler = Scheduler(tokenBudget: configuration.tokenBudget, maxRunning: configuration.maxRunningSequences)
         scratch = SamplerScratch(vocabularySize: model.config.vocabSize)
         prefixCache = configuration.prefixCacheBytes > 0 ? PrefixCache(capacityBytes: configuration.prefixCacheBytes) : nil
+        model.prepareTileWeights()
     }
 
     // MARK: - Public API

@@ -36,6 +36,14 @@ public final class LlamaModel: @unchecked Sendable {
         self.init(config: config, weights: weights, file: file, threads: threads)
     }
 
+    /// Repacks every matrix the AMX tile kernel reads into its tile layout now, so that the first batched step does
+    /// not pay for it (~100 ms for the default model). Engines call it at start; without AMX it does nothing.
+    public func prepareTileWeights() {
+        guard runner.usesTiles else { return }
+        let matrices = weights.layers.flatMap { layer in Projection.allCases.map { layer.weight($0) } } + [weights.output]
+        for w in matrices where w.hasTileKernel { _ = w.tileWeights(pool: pool) }
+    }
+
     /// A fresh KV cache for one sequence of up to `maxLength` tokens.
     public func makeCache(maxLength: Int? = nil) -> KVCache {
         KVCache(config: config, maxLength: min(maxLength ?? config.contextLength, config.contextLength))
