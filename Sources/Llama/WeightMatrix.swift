@@ -300,7 +300,7 @@ public final class MatmulRunner: @unchecked Sendable {
 
     /// Q4_1 / Q8_0 rows against the tokens on AMX tiles (MatrixAMX): the tokens packed once, in groups of 16, then
     /// the weights (in their tile layout) in chunks of 32-row pairs over the pool, each block converted once for up to
-    /// eight groups of tokens.
+    /// four groups of tokens.
     private func tileProduct(_ w: WeightMatrix, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, n: Int) {
         guard case .quantized(let type, _, _, _) = w.storage else { return }
         let weights = w.tileWeights(pool: pool)

@@ -12,8 +12,9 @@
 enum { Q4_BLOCK = 320, Q8_BLOCK = 544 };
 // A token tile (16 rows x 32 bfloat16) and the room a block's token tiles take (three at most).
 enum { PART = 512, TOKEN_BLOCK = 3 * PART };
-// Token groups converted weights are shared by in one pass (their sums stay in registers or L1).
-enum { MAX_GROUPS = 8 };
+// Token groups converted weights are shared by in one pass: with 4 their sums, results and tiles stay in L1 (48 KB);
+// 8 overflowed it and ran 1.7 times slower a token than 4 (bench/tools/amx-rows-probe.c, 128 and 512 tokens).
+enum { MAX_GROUPS = 4 };
 
 size_t amx_tile_weights_bytes(int q4, int rows, int blocks) {
     return (size_t)((rows + 15) / 16) * (size_t)blocks * (q4 ? Q4_BLOCK : Q8_BLOCK);
