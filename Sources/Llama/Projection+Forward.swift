@@ -99,7 +99,7 @@ extension LlamaModel {
             let o0 = c * chunk, o1 = min(outF, o0 + chunk)
             for pr in pairs {
                 let d = deltas[pr.delta], r = d.rank, y = output + pr.row * outF, tp = t + pr.t, b = d.b.baseAddress!
-                for o in o0..<o1 { y[o] += Kernels.dot(b + o * r, tp, count: r) }
+                for o in o0..<o1 { y[o] += Kernels.shortDot(b + o * r, tp, count: r) }
             }
         }
         let chunks = (outF + chunk - 1) / chunk

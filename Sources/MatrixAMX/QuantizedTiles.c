@@ -54,7 +54,11 @@ void amx_pack_token_tiles(const float *x, long ldx, int count, int b0, int b1, u
     const int owned = owned_rows(count), ntiles = token_tiles(count);
     for (int b = b0; b < b1; b++) {
         uint32_t *tile = (uint32_t *)(tiles + (size_t)b * TOKEN_BLOCK);
-        memset(tile, 0, (size_t)ntiles * PART * 2);
+        // Rows no part lands on are zeros: past count · owned in each tile, past count · (parts left) in the last.
+        for (int i = 0; i < ntiles; i++) {
+            const int parts = 3 - i * owned < owned ? 3 - i * owned : owned;
+            memset(tile + i * 256 + count * parts * 16, 0, (size_t)(16 - count * parts) * 64);
+        }
         for (int t = 0; t < count; t++) {
             __m512 x0 = _mm512_loadu_ps(x + (size_t)t * ldx + b * 32);
             __m512 x1 = _mm512_loadu_ps(x + (size_t)t * ldx + b * 32 + 16);
