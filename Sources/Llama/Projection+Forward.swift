@@ -66,9 +66,9 @@ extension LlamaModel {
     /// with 32 distinct adapters has 32 one-row deltas per projection: each is a few thousand
     /// multiply-adds, so they are spread over the thread pool rather than made 64 small
     /// sgemm calls in a row on one thread (whose fixed cost was 10% of the step at 2 threads).
-    /// Shrink: one (group, row) pair a work unit, into its own slice of t. Expand: the output
-    /// features in chunks, so that no two units write one value even when a row has several
-    /// adapters. Groups of `loraGEMMRows` rows or more (a prompt chunk, many streams on one
+    /// Work units by row: each takes every (group, row) pair of its rows, shrinks it into its own
+    /// slice of t and expands it into the row at once (one pool dispatch a projection, not two,
+    /// and no two units write one row even when a row has several adapters). Groups of `loraGEMMRows` rows or more (a prompt chunk, many streams on one
     /// adapter) are two sgemm calls instead, done first, on the calling thread.
     private func addLoRA(_ p: Projection, layer: Int, groups: [AdapterGroup], input: UnsafePointer<Float>,
                          output: UnsafeMutablePointer<Float>, inF: Int, outF: Int, ws: Workspace) {
@@ -94,22 +94,29 @@ extension LlamaModel {
             let pr = pairs[i], d = deltas[pr.delta], x = input + pr.row * inF, a = d.a.baseAddress!
             for k in 0..<d.rank { t[pr.t + k] = pr.scale * Kernels.dot(a + k * inF, x, count: inF) }
         }
-        let chunk = 64
-        func expand(_ c: Int) {
-            let o0 = c * chunk, o1 = min(outF, o0 + chunk)
-            for pr in pairs {
-                let d = deltas[pr.delta], r = d.rank, y = output + pr.row * outF, tp = t + pr.t, b = d.b.baseAddress!
-                for o in o0..<o1 { y[o] += Kernels.shortDot(b + o * r, tp, count: r) }
-            }
+        func expand(_ i: Int) {
+            let pr = pairs[i], d = deltas[pr.delta], r = d.rank, y = output + pr.row * outF, tp = t + pr.t, b = d.b.baseAddress!
+            for o in 0..<outF { y[o] += Kernels.shortDot(b + o * r, tp, count: r) }
         }
-        let chunks = (outF + chunk - 1) / chunk
         if pairs.count == 1 {
             // One row: not worth waking the pool for.
             shrink(0)
-            for c in 0..<chunks { expand(c) }
-        } else {
-            runner.pool.parallelFor(pairs.count) { shrink($0) }
-            runner.pool.parallelFor(chunks) { expand($0) }
+            expand(0)
+            return
+        }
+        // By row, then in group order (a row's adapters add up in the same order as when it runs alone).
+        let order = pairs.indices.sorted { (pairs[$0].row, $0) < (pairs[$1].row, $1) }
+        let perUnit = max(1, (order.count + 4 * runner.pool.threadCount - 1) / (4 * runner.pool.threadCount))
+        var starts = [0]
+        for i in 1..<order.count where pairs[order[i]].row != pairs[order[i - 1]].row && i - starts.last! >= perUnit {
+            starts.append(i)
+        }
+        starts.append(order.count)
+        runner.pool.parallelFor(starts.count - 1) { u in
+            for i in starts[u]..<starts[u + 1] {
+                shrink(order[i])
+                expand(order[i])
+            }
         }
     }
 
