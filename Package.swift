@@ -62,7 +62,7 @@ let package = Package(
         .testTarget(name: "JinjaTests", dependencies: ["Jinja", "JSON", "TestSupport"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "TestSupport"]),
         .testTarget(name: "LlamaTests", dependencies: ["Llama", "GGUF", "Tensor", "SafeTensors", "TestSupport"]),
-        .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "SafeTensors", "GGUF", "Llama", "TestSupport"]),
+        .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "SafeTensors", "GGUF", "Llama", "Tensor", "TestSupport"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Llama", "Tokenizer", "GGUF", "Adapters", "TestSupport"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
         .testTarget(name: "OpenAITests", dependencies: ["OpenAI", "JSON", "Engine"]),

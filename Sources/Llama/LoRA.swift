@@ -1,3 +1,5 @@
+import Tensor
+
 /// The low-rank update of one projection: ΔW = scale · B · A.
 ///
 /// `@unchecked Sendable`: the buffers are filled once at construction and only read after.
@@ -70,10 +72,15 @@ public final class MergedWeights: Sendable {
     public let name: String
     public let overrides: [[WeightMatrix?]]
 
+    /// Where the CPU has AMX tiles, each matrix's tile layout is made here, on the caller's thread (an adapter load,
+    /// not the engine's step), which doubles the bytes.
     public init(name: String, overrides: [[WeightMatrix?]]) {
         self.name = name
         self.overrides = overrides
+        if AMXTiles.available {
+            for case let w? in overrides.joined() { _ = w.tileWeights(pool: nil) }
+        }
     }
 
-    public var byteCount: Int { overrides.joined().reduce(0) { $0 + ($1.map { $0.rows * $0.cols * 4 } ?? 0) } }
+    public var byteCount: Int { overrides.joined().reduce(0) { $0 + ($1.map { $0.byteCount + $0.tileLayoutBytes } ?? 0) } }
 }

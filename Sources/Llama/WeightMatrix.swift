@@ -111,31 +111,59 @@ public final class WeightMatrix: @unchecked Sendable {
         }
     }
 
-    /// Whether `MatmulRunner` may take this matrix to the AMX tiles (Q4_1 and Q8_0 rows of whole blocks).
+    /// Whether `MatmulRunner` may take this matrix to the AMX tiles: Q4_1 and Q8_0 rows of whole blocks (the
+    /// quantized tile kernel) and f32 matrices (merged adapters: the dense one).
     var hasTileKernel: Bool {
-        guard case .quantized(let type, _, _, _) = storage, cols % 32 == 0 else { return false }
-        return type == .q4_1 || type == .q8_0
+        switch storage {
+        case .quantized(let type, _, _, _): return cols % 32 == 0 && (type == .q4_1 || type == .q8_0)
+        case .f32: return cols % 32 == 0
+        }
     }
 
-    /// The quantized blocks repacked for `amx_tile_rows` (16 rows' blocks together, transposed), on the pool's
-    /// threads the first time. Only when `hasTileKernel`.
-    func tileWeights(pool: ThreadPool) -> UnsafePointer<UInt8> {
+    /// Bytes of the tile layout once made (0 before).
+    public var tileLayoutBytes: Int {
         tileLayoutLock.lock()
         defer { tileLayoutLock.unlock() }
-        if let layout = tileLayout { return UnsafePointer(layout.assumingMemoryBound(to: UInt8.self)) }
-        guard case .quantized(let type, let blocks, let rowBytes, _) = storage else {
-            preconditionFailure("WeightMatrix: no tile layout for f32 storage")
+        return tileLayout == nil ? 0 : tileLayoutByteCount
+    }
+
+    private var tileLayoutByteCount: Int {
+        switch storage {
+        case .quantized(let type, _, _, _): amx_tile_weights_bytes(type == .q4_1 ? 1 : 0, Int32(rows), Int32(cols / 32))
+        case .f32: amx_f32_tile_weights_count(Int32(rows), Int32(cols / 32)) * 2
         }
-        let q4: Int32 = type == .q4_1 ? 1 : 0, rows = Int32(rows), count = Int32(cols / 32)
-        let layout = UnsafeMutableRawPointer.allocate(byteCount: amx_tile_weights_bytes(q4, rows, count), alignment: 64)
-        let out = layout.assumingMemoryBound(to: UInt8.self), w = blocks.assumingMemoryBound(to: UInt8.self)
-        let groups = (Int(rows) + 15) / 16, parts = min(groups, 4 * pool.threadCount), per = (groups + parts - 1) / parts
-        pool.parallelFor(parts) { part in
-            let g0 = part * per, g1 = min(groups, g0 + per)
-            if g0 < g1 { amx_tile_weights(q4, w, rowBytes, rows, count, Int32(g0), Int32(g1), out) }
+    }
+
+    /// The matrix in its tile layout, made the first time (over `pool`'s threads, or this one): quantized blocks
+    /// repacked for `amx_tile_rows` (16 rows' blocks together, transposed), f32 values split into bfloat16 hi and lo
+    /// for `amx_f32_tile_rows`. Only when `hasTileKernel`.
+    func tileWeights(pool: ThreadPool?) -> UnsafeRawPointer {
+        tileLayoutLock.lock()
+        defer { tileLayoutLock.unlock() }
+        if let layout = tileLayout { return UnsafeRawPointer(layout) }
+        let layout = UnsafeMutableRawPointer.allocate(byteCount: tileLayoutByteCount, alignment: 64)
+        // Parts of 32 rows (a multiple of both layouts' row groups).
+        let units = (rows + 31) / 32, parts = min(units, 4 * (pool?.threadCount ?? 1)), per = (units + parts - 1) / parts
+        let pack: (Int) -> Void
+        switch storage {
+        case .quantized(let type, let blocks, let rowBytes, _):
+            let q4: Int32 = type == .q4_1 ? 1 : 0, out = layout.assumingMemoryBound(to: UInt8.self)
+            let w = blocks.assumingMemoryBound(to: UInt8.self), rows = Int32(rows), count = Int32(cols / 32)
+            pack = { part in
+                let g0 = 2 * part * per, g1 = min(Int(rows + 15) / 16, g0 + 2 * per)
+                if g0 < g1 { amx_tile_weights(q4, w, rowBytes, rows, count, Int32(g0), Int32(g1), out) }
+            }
+        case .f32(let buf):
+            let out = layout.assumingMemoryBound(to: UInt16.self), w = UnsafePointer(buf.baseAddress!)
+            let rows = Int32(rows), cols = cols
+            pack = { part in
+                let g0 = 2 * part * per, g1 = min(Int(rows + 15) / 16, g0 + 2 * per)
+                if g0 < g1 { amx_f32_tile_weights(w, cols, rows, Int32(cols / 32), Int32(g0), Int32(g1), out) }
+            }
         }
+        if let pool { pool.parallelFor(parts, pack) } else { (0..<parts).forEach(pack) }
         tileLayout = layout
-        return UnsafePointer(out)
+        return UnsafeRawPointer(layout)
     }
 
     /// Whether `dot(row:tokens:...)` has a kernel for this storage.
@@ -298,11 +326,10 @@ public final class MatmulRunner: @unchecked Sendable {
         }
     }
 
-    /// Q4_1 / Q8_0 rows against the tokens on AMX tiles (MatrixAMX): the tokens packed once, in groups of 16, then
-    /// the weights (in their tile layout) in chunks of 32-row pairs over the pool, each block converted once for up to
-    /// four groups of tokens.
+    /// Rows against the tokens on AMX tiles (MatrixAMX): the tokens packed once, in groups of 16, then the weights (in
+    /// their tile layout) in chunks of 32-row pairs over the pool. Q4_1 / Q8_0: each block converted once for up to
+    /// four groups of tokens and scaled per block; f32 (merged adapters): weights already in bfloat16 hi + lo.
     private func tileProduct(_ w: WeightMatrix, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, n: Int) {
-        guard case .quantized(let type, _, _, _) = w.storage else { return }
         let weights = w.tileWeights(pool: pool)
         let rows = w.rows, cols = w.cols, blocks = cols / 32
         let groups = (n + 15) / 16
@@ -324,11 +351,20 @@ public final class MatmulRunner: @unchecked Sendable {
             amx_pack_token_tiles(input + g * 16 * cols, cols, Int32(min(16, n - g * 16)), Int32(b0), Int32(b1),
                                  tiles + g * groupTiles, sums + g * blocks * 16)
         }
-        let q4: Int32 = type == .q4_1 ? 1 : 0, rowGroups = (rows + 15) / 16
-        let chunk = rowChunk(rows, granularity: 32) / 16
+        let rowGroups = (rows + 15) / 16, chunk = rowChunk(rows, granularity: 32) / 16
+        let product: (Int32, Int32) -> Void
+        switch w.storage {
+        case .quantized(let type, _, _, _):
+            let q4: Int32 = type == .q4_1 ? 1 : 0, tw = weights.assumingMemoryBound(to: UInt8.self)
+            product = { g0, g1 in
+                amx_tile_rows(q4, tw, Int32(rows), Int32(blocks), g0, g1, tiles, sums, Int32(n), output, rows)
+            }
+        case .f32:
+            let tw = weights.assumingMemoryBound(to: UInt16.self)
+            product = { g0, g1 in amx_f32_tile_rows(tw, Int32(rows), Int32(blocks), g0, g1, tiles, Int32(n), output, rows) }
+        }
         pool.parallelFor((rowGroups + chunk - 1) / chunk) { c in
-            let g0 = c * chunk, g1 = min(rowGroups, g0 + chunk)
-            amx_tile_rows(q4, weights, Int32(rows), Int32(blocks), Int32(g0), Int32(g1), tiles, sums, Int32(n), output, rows)
+            product(Int32(c * chunk), Int32(min(rowGroups, (c + 1) * chunk)))
         }
     }
 

@@ -10,8 +10,6 @@
 // nibbles, byte p of row j at p·16 + j; Q8_0 d[16], then 16 x 16 pairs (q[j][p], q[j][p + 16]) at (p·16 + j)·2.
 // The same bytes as ggml's blocks, transposed so that one 16-byte load is one row of the weight tile.
 enum { Q4_BLOCK = 320, Q8_BLOCK = 544 };
-// A token tile (16 rows x 32 bfloat16) and the room a block's token tiles take (three at most).
-enum { PART = 512, TOKEN_BLOCK = 3 * PART };
 // Token groups converted weights are shared by in one pass: with 4 their sums, results and tiles stay in L1 (48 KB);
 // 8 overflowed it and ran 1.7 times slower a token than 4 (bench/tools/amx-rows-probe.c, 128 and 512 tokens).
 enum { MAX_GROUPS = 4 };
@@ -44,11 +42,6 @@ void amx_tile_weights(int q4, const uint8_t *w, long row_bytes, int rows, int bl
 }
 
 size_t amx_token_tiles_count(int groups, int blocks) { return (size_t)groups * (size_t)blocks * TOKEN_BLOCK; }
-
-// How many rows of a token tile each of `count` tokens owns (up to 3, one per part), and so how many tiles a block's
-// three parts take: token t's part k is row t + count·(k mod owned) of tile k / owned.
-static inline int owned_rows(int count) { const int k = 16 / count; return k > 3 ? 3 : k; }
-static inline int token_tiles(int count) { const int k = owned_rows(count); return (3 + k - 1) / k; }
 
 void amx_pack_token_tiles(const float *x, long ldx, int count, int b0, int b1, uint16_t *tiles, float *sums) {
     const int owned = owned_rows(count), ntiles = token_tiles(count);

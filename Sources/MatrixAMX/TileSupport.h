@@ -27,4 +27,13 @@ static inline __m256i high_part(__m512 x, __m512 *rest) {
     return h;
 }
 
+// A token tile (16 rows x 32 bfloat16) and the room a block's token tiles take (three at most): see
+// amx_pack_token_tiles.
+enum { PART = 512, TOKEN_BLOCK = 3 * PART };
+
+// How many rows of a token tile each of `count` tokens owns (up to 3, one per part), and so how many tiles a block's
+// three parts take: token t's part k is row t + count·(k mod owned) of tile k / owned.
+static inline int owned_rows(int count) { const int k = 16 / count; return k > 3 ? 3 : k; }
+static inline int token_tiles(int count) { const int k = owned_rows(count); return (3 + k - 1) / k; }
+
 #endif

@@ -47,13 +47,18 @@ final class MatmulRunnerTests: XCTestCase {
     }
 
     /// f32 matrices (merged adapters, small models): the multi-token kernel when the rows are
-    /// a multiple of 32 long, else the per-token dot and sgemm.
+    /// a multiple of 32 long, else the per-token dot and sgemm; on AMX machines, for rows a
+    /// multiple of 32 long, the f32 tile kernel from 2 tokens up (weights in bfloat16 hi + lo,
+    /// tokens in three exact parts; 50 rows: a partial group of 16).
     func testF32Matrices() {
-        let runner = MatmulRunner(pool: ThreadPool(threads: 2), maxCols: 256)
+        let runner = MatmulRunner(pool: ThreadPool(threads: 2), maxCols: 576)
         var rng = SystemRandomNumberGenerator()
-        for (rows, cols) in [(96, 256), (50, 40)] {
-            let w = WeightMatrix(rows: rows, cols: cols, copying: (0..<rows * cols).map { _ in Float.random(in: -1...1, using: &rng) })
-            check(w, tokenCounts: [1, 2, 4, 5, 8, 9, 40, 64, 65, 90], runner: runner)
+        for tiles in AMXTiles.available ? [true, false] : [false] {
+            runner.usesTiles = tiles
+            for (rows, cols) in [(96, 256), (50, 40), (50, 64), (192, 576)] {
+                let w = WeightMatrix(rows: rows, cols: cols, copying: (0..<rows * cols).map { _ in Float.random(in: -1...1, using: &rng) })
+                check(w, tokenCounts: [1, 2, 4, 5, 8, 9, 40, 64, 65, 90], runner: runner)
+            }
         }
     }
 }

@@ -72,6 +72,21 @@ void amx_pack_token_tiles(const float *x, long ldx, int count, int b0, int b1, u
 void amx_tile_rows(int q4, const uint8_t *tw, int rows, int blocks, int g0, int g1, const uint16_t *tiles,
                    const float *sums, int n, float *out, long ldo);
 
+// f32 weights (merged adapters) against tokens (F32Tiles.c): each weight split once into bfloat16 hi + lo (w to
+// 2^-18 of itself), the tokens packed by amx_pack_token_tiles (three exact parts), every block's products summed in
+// the tiles (no scale a block).
+
+/// uint16 elements of the tile layout of an f32 matrix of `rows` rows and `blocks` 32-column blocks.
+size_t amx_f32_tile_weights_count(int rows, int blocks);
+
+/// Writes 16-row groups [g0, g1) of the f32 rows `w` (row stride ldw, blocks · 32 columns) into the tile layout `out`
+/// of the whole matrix; rows past `rows` are zeros.
+void amx_f32_tile_weights(const float *w, long ldw, int rows, int blocks, int g0, int g1, uint16_t *out);
+
+/// As amx_tile_rows, for an f32 matrix in its tile layout `tw` (`sums` not needed).
+void amx_f32_tile_rows(const uint16_t *tw, int rows, int blocks, int g0, int g1, const uint16_t *tiles, int n,
+                       float *out, long ldo);
+
 #ifdef __cplusplus
 }
 #endif
