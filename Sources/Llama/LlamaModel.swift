@@ -37,7 +37,7 @@ public final class LlamaModel: @unchecked Sendable {
     }
 
     /// Repacks every matrix the AMX tile kernel reads into its tile layout now, so that the first batched step does
-    /// not pay for it (~100 ms for the default model). Engines call it at start; without AMX it does nothing.
+    /// not pay for it (~70 ms for the default model). Engines call it at start; without AMX it does nothing.
     public func prepareTileWeights() {
         guard runner.usesTiles else { return }
         let matrices = weights.layers.flatMap { layer in Projection.allCases.map { layer.weight($0) } } + [weights.output]

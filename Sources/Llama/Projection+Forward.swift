@@ -68,8 +68,9 @@ extension LlamaModel {
     /// sgemm calls in a row on one thread (whose fixed cost was 10% of the step at 2 threads).
     /// Work units by row: each takes every (group, row) pair of its rows, shrinks it into its own
     /// slice of t and expands it into the row at once (one pool dispatch a projection, not two,
-    /// and no two units write one row even when a row has several adapters). Groups of `loraGEMMRows` rows or more (a prompt chunk, many streams on one
-    /// adapter) are two sgemm calls instead, done first, on the calling thread.
+    /// and no two units write one row even when a row has several adapters). Groups of
+    /// `loraGEMMRows` rows or more (a prompt chunk, many streams on one adapter) are two sgemm
+    /// calls instead, done first, on the calling thread.
     private func addLoRA(_ p: Projection, layer: Int, groups: [AdapterGroup], input: UnsafePointer<Float>,
                          output: UnsafeMutablePointer<Float>, inF: Int, outF: Int, ws: Workspace) {
         var deltas: [LoRADelta] = []

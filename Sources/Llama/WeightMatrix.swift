@@ -19,8 +19,9 @@ public final class WeightMatrix: @unchecked Sendable {
     public let rows: Int
     public let cols: Int
     public let storage: Storage
-    /// This matrix in MatrixAMX's tile layout (`tileWeights`): made by the first tile product that needs it (only the
-    /// engine's; the trainer dequantizes) and kept, as many bytes again as the quantized blocks.
+    /// This matrix in MatrixAMX's tile layout (`tileWeights`): made once (at engine start, at a merged adapter's load,
+    /// or by the first tile product; never by the trainer, which dequantizes) and kept, as many bytes again as the
+    /// storage.
     private var tileLayout: UnsafeMutableRawPointer?
     private let tileLayoutLock = NSLock()
 
@@ -111,8 +112,8 @@ public final class WeightMatrix: @unchecked Sendable {
         }
     }
 
-    /// Whether `MatmulRunner` may take this matrix to the AMX tiles: Q4_1 and Q8_0 rows of whole blocks (the
-    /// quantized tile kernel) and f32 matrices (merged adapters: the dense one).
+    /// Whether `MatmulRunner` may take this matrix to the AMX tiles: Q4_1 and Q8_0 rows (`amx_tile_rows`) and f32
+    /// rows (merged adapters, `amx_f32_tile_rows`) of whole 32-column blocks.
     var hasTileKernel: Bool {
         switch storage {
         case .quantized(let type, _, _, _): return cols % 32 == 0 && (type == .q4_1 || type == .q8_0)
@@ -121,7 +122,7 @@ public final class WeightMatrix: @unchecked Sendable {
     }
 
     /// Bytes of the tile layout once made (0 before).
-    public var tileLayoutBytes: Int {
+    var tileLayoutBytes: Int {
         tileLayoutLock.lock()
         defer { tileLayoutLock.unlock() }
         return tileLayout == nil ? 0 : tileLayoutByteCount
@@ -142,24 +143,21 @@ public final class WeightMatrix: @unchecked Sendable {
         defer { tileLayoutLock.unlock() }
         if let layout = tileLayout { return UnsafeRawPointer(layout) }
         let layout = UnsafeMutableRawPointer.allocate(byteCount: tileLayoutByteCount, alignment: 64)
-        // Parts of 32 rows (a multiple of both layouts' row groups).
-        let units = (rows + 31) / 32, parts = min(units, 4 * (pool?.threadCount ?? 1)), per = (units + parts - 1) / parts
-        let pack: (Int) -> Void
+        let count = Int32(cols / 32), total = Int32(rows)
+        let repack: (Int32, Int32) -> Void   // 16-row groups [g0, g1)
         switch storage {
         case .quantized(let type, let blocks, let rowBytes, _):
-            let q4: Int32 = type == .q4_1 ? 1 : 0, out = layout.assumingMemoryBound(to: UInt8.self)
-            let w = blocks.assumingMemoryBound(to: UInt8.self), rows = Int32(rows), count = Int32(cols / 32)
-            pack = { part in
-                let g0 = 2 * part * per, g1 = min(Int(rows + 15) / 16, g0 + 2 * per)
-                if g0 < g1 { amx_tile_weights(q4, w, rowBytes, rows, count, Int32(g0), Int32(g1), out) }
-            }
+            let q4: Int32 = type == .q4_1 ? 1 : 0, w = blocks.assumingMemoryBound(to: UInt8.self)
+            let out = layout.assumingMemoryBound(to: UInt8.self)
+            repack = { g0, g1 in amx_tile_weights(q4, w, rowBytes, total, count, g0, g1, out) }
         case .f32(let buf):
-            let out = layout.assumingMemoryBound(to: UInt16.self), w = UnsafePointer(buf.baseAddress!)
-            let rows = Int32(rows), cols = cols
-            pack = { part in
-                let g0 = 2 * part * per, g1 = min(Int(rows + 15) / 16, g0 + 2 * per)
-                if g0 < g1 { amx_f32_tile_weights(w, cols, rows, Int32(cols / 32), Int32(g0), Int32(g1), out) }
-            }
+            let w = UnsafePointer(buf.baseAddress!), out = layout.assumingMemoryBound(to: UInt16.self), ldw = cols
+            repack = { g0, g1 in amx_f32_tile_weights(w, ldw, total, count, g0, g1, out) }
+        }
+        let groups = (rows + 15) / 16, parts = max(1, min(groups, 4 * (pool?.threadCount ?? 1))), per = (groups + parts - 1) / parts
+        let pack = { (part: Int) in
+            let g0 = part * per, g1 = min(groups, g0 + per)
+            if g0 < g1 { repack(Int32(g0), Int32(g1)) }
         }
         if let pool { pool.parallelFor(parts, pack) } else { (0..<parts).forEach(pack) }
         tileLayout = layout
