@@ -78,7 +78,7 @@ public final class MergedWeights: Sendable {
         self.name = name
         self.overrides = overrides
         if AMXTiles.available {
-            for case let w? in overrides.joined() { _ = w.tileWeights(pool: nil) }
+            for case let w? in overrides.joined() where w.hasTileKernel { _ = w.tileWeights(pool: nil) }
         }
     }
 
