@@ -25,12 +25,12 @@ void amx_f32_tile_weights(const float *w, long ldw, int rows, int blocks, int g0
                     x0 = _mm512_loadu_ps(w + (size_t)r * ldw + b * 32);
                     x1 = _mm512_loadu_ps(w + (size_t)r * ldw + b * 32 + 16);
                 }
-                __m512 r0, r1;
-                const __m256i h0 = high_part(x0, &r0), h1 = high_part(x1, &r1);
-                const __m256i l0 = (__m256i)_mm512_cvtneps_pbh(r0), l1 = (__m256i)_mm512_cvtneps_pbh(r1);
+                __m256i h0, l0, h1, l1;
+                split(x0, &h0, &l0);
+                split(x1, &h1, &l1);
                 uint32_t hv[16], lv[16];
-                _mm512_storeu_si512(hv, _mm512_or_si512(_mm512_cvtepu16_epi32(h0), _mm512_slli_epi32(_mm512_cvtepu16_epi32(h1), 16)));
-                _mm512_storeu_si512(lv, _mm512_or_si512(_mm512_cvtepu16_epi32(l0), _mm512_slli_epi32(_mm512_cvtepu16_epi32(l1), 16)));
+                _mm512_storeu_si512(hv, pair_words(h0, h1));
+                _mm512_storeu_si512(lv, pair_words(l0, l1));
                 for (int p = 0; p < 16; p++) {
                     hi[p * 16 + j] = hv[p];
                     lo[p * 16 + j] = lv[p];

@@ -35,13 +35,6 @@ size_t amx_packed_count(int m, int k) { return (size_t)round32(m) * (size_t)roun
 
 size_t amx_packed_row_offset(int r0, int k) { return (size_t)(r0 / 16) * (size_t)(round32(k) / 32) * BLOCK; }
 
-// hi = bf16(x), lo = bf16(x - hi).
-static inline void split(__m512 x, __m256i *hi, __m256i *lo) {
-    __m512 rest;
-    *hi = high_part(x, &rest);
-    *lo = (__m256i)_mm512_cvtneps_pbh(rest);
-}
-
 // Up to 16 floats from p (count of them valid, the rest zero).
 static inline __m512 load_part(const float *p, int count) {
     if (count >= 16) return _mm512_loadu_ps(p);
@@ -100,10 +93,8 @@ void amx_pack_columns(const float *b, long ldb, int transposed, int n, int k, in
                     __m256i h0, l0, h1, l1;
                     split(x0, &h0, &l0);
                     split(x1, &h1, &l1);
-                    __m512i hi = _mm512_or_si512(_mm512_cvtepu16_epi32(h0), _mm512_slli_epi32(_mm512_cvtepu16_epi32(h1), 16));
-                    __m512i lo = _mm512_or_si512(_mm512_cvtepu16_epi32(l0), _mm512_slli_epi32(_mm512_cvtepu16_epi32(l1), 16));
-                    _mm512_storeu_si512(hi32 + p * 16, hi);
-                    _mm512_storeu_si512(lo32 + p * 16, lo);
+                    _mm512_storeu_si512(hi32 + p * 16, pair_words(h0, h1));
+                    _mm512_storeu_si512(lo32 + p * 16, pair_words(l0, l1));
                 }
             }
         }

@@ -62,8 +62,7 @@ void amx_pack_token_tiles(const float *x, long ldx, int count, int b0, int b1, u
                 __m512 r0 = x0, r1 = x1;
                 const __m256i h0 = k < 2 ? high_part(x0, &r0) : (__m256i)_mm512_cvtneps_pbh(x0);
                 const __m256i h1 = k < 2 ? high_part(x1, &r1) : (__m256i)_mm512_cvtneps_pbh(x1);
-                const __m512i v = _mm512_or_si512(_mm512_cvtepu16_epi32(h0), _mm512_slli_epi32(_mm512_cvtepu16_epi32(h1), 16));
-                _mm512_storeu_si512(tile + (k / owned) * 256 + (t + count * (k % owned)) * 16, v);
+                _mm512_storeu_si512(tile + (k / owned) * 256 + (t + count * (k % owned)) * 16, pair_words(h0, h1));
                 x0 = r0;
                 x1 = r1;
             }

@@ -27,6 +27,18 @@ static inline __m256i high_part(__m512 x, __m512 *rest) {
     return h;
 }
 
+// hi = bf16(x), lo = bf16(x - hi).
+static inline void split(__m512 x, __m256i *hi, __m256i *lo) {
+    __m512 rest;
+    *hi = high_part(x, &rest);
+    *lo = (__m256i)_mm512_cvtneps_pbh(rest);
+}
+
+// 16 dwords, dword i = (a[i], b[i]): the bfloat16 pairs a tile row or VNNI row holds.
+static inline __m512i pair_words(__m256i a, __m256i b) {
+    return _mm512_or_si512(_mm512_cvtepu16_epi32(a), _mm512_slli_epi32(_mm512_cvtepu16_epi32(b), 16));
+}
+
 // A token tile (16 rows x 32 bfloat16) and the room a block's token tiles take (three at most): see
 // amx_pack_token_tiles.
 enum { PART = 512, TOKEN_BLOCK = 3 * PART };
